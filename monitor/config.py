@@ -1,0 +1,383 @@
+"""The configuration: pydantic models of config.yaml, env overrides, precise errors.
+
+`load_config(path)` is the one entry point. It reads YAML, applies
+`MONITOR__SECTION__KEY=value` environment overrides, validates, and either
+returns a `Config` or raises `ConfigError` with one `path: message` line per
+problem, for example `sources[3].interval: must be a positive duration`.
+
+Unknown keys are errors: a misspelt key that silently does nothing is how a
+source ends up never polled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from monitor import __version__
+from monitor.errors import ConfigError
+from monitor.models import Source
+
+__all__ = [
+    "ENV_PREFIX",
+    "Config",
+    "DefaultsConfig",
+    "FetchConfig",
+    "HostConfig",
+    "KafkaConfig",
+    "SourceConfig",
+    "default_config_path",
+    "duplicate_source_ids",
+    "load_config",
+    "parse_duration",
+]
+
+ENV_PREFIX = "MONITOR__"
+EMBEDDED = "embedded"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SOURCE_ID = re.compile(r"^[a-z0-9_-]+$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number (`1`, `0.5`) or a duration string (`90s`, `5m`, `1h`, `250ms`)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("duration", "must be a positive duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        unit = (match.group(2) or "s").lower()
+        seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
+    else:
+        raise PydanticCustomError(
+            "duration",
+            "must be a positive duration: a number of seconds or a string like 90s, 5m, 1h",
+        )
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise PydanticCustomError("duration", "must be a positive duration")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaConfig(_Strict):
+    bootstrap_servers: str = "localhost:9092"
+    topic: str = "statements"
+    enable_idempotence: bool = True
+    client_id: str = "statement-monitor"
+    create_topics: bool = True
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    linger_ms: int = Field(default=5, ge=0)
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    request_timeout: Duration = 30.0
+    # Passed through to aiokafka as they are.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: (
+        Literal["PLAIN", "GSSAPI", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None
+    ) = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: SecretStr | None = None
+    sasl_kerberos_service_name: str | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_legal(cls, value: str) -> str:
+        return _check_topic(value)
+
+    @property
+    def embedded(self) -> bool:
+        return self.bootstrap_servers.strip().lower() == EMBEDDED
+
+
+class StateConfig(_Strict):
+    path: Path = Path("./state/monitor.db")
+    outbox_max_events: int = Field(default=100_000, ge=1)
+
+
+class MetricsConfig(_Strict):
+    enabled: bool = True
+    host: str = "0.0.0.0"  # noqa: S104 - a metrics endpoint is meant to be scraped
+    port: int = Field(default=9108, ge=0, le=65535)
+
+
+class LogConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class HostConfig(_Strict):
+    connections: int = Field(default=2, ge=1)
+    delay: Duration | Literal[0] = 0
+
+
+class FetchConfig(_Strict):
+    user_agent: str = (
+        f"statement-monitor/{__version__} (+https://github.com/statement-monitor/statement-monitor)"
+    )
+    per_host_connections: int = Field(default=2, ge=1)
+    per_host_delay: Duration | Literal[0] = 0
+    hosts: dict[str, HostConfig] = Field(default_factory=dict)
+    max_concurrent_polls: int = Field(default=200, ge=1)
+    max_feed_bytes: int = Field(default=10_000_000, ge=1024)
+    max_page_bytes: int = Field(default=20_000_000, ge=1024)
+    max_redirects: int = Field(default=5, ge=0)
+
+
+class ExtractConfig(_Strict):
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    timeout: Duration = 60.0
+    page_attempts: int = Field(default=3, ge=1)
+
+
+class DefaultsConfig(_Strict):
+    interval: Duration = 300.0
+    timeout: Duration = 20.0
+    backfill: bool = False
+
+
+class SourceConfig(_Strict):
+    id: str
+    name: str | None = None
+    url: str
+    kind: Literal["auto", "feed"] = "auto"
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    backfill: bool | None = None
+    topic: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_label(cls, value: str) -> str:
+        if not _SOURCE_ID.match(value):
+            raise PydanticCustomError(
+                "source_id", "must match [a-z0-9_-]+ (it becomes a metric label), got {value}",
+                {"value": repr(value)},
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+            raise PydanticCustomError(
+                "url", "must be an absolute http:// or https:// URL, got {value}", {"value": repr(value)}
+            )
+        return value
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_legal(cls, value: str | None) -> str | None:
+        return None if value is None else _check_topic(value)
+
+
+class Config(_Strict):
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _source_ids_are_unique(self) -> Config:
+        problems = duplicate_source_ids([source.id for source in self.sources])
+        if problems:
+            raise PydanticCustomError("duplicate_id", "; ".join(problems))
+        return self
+
+    def resolved_sources(self) -> list[Source]:
+        """The sources with the defaults applied: what the pipeline runs on."""
+        return [self._resolve(source) for source in self.sources]
+
+    def topics(self) -> list[str]:
+        """Every topic a statement may be published to."""
+        return sorted({self.kafka.topic, *(s.topic for s in self.sources if s.topic)})
+
+    def _resolve(self, source: SourceConfig) -> Source:
+        return Source(
+            id=source.id,
+            name=source.name or source.id,
+            url=source.url,
+            kind=source.kind,
+            interval=source.interval or self.defaults.interval,
+            timeout=source.timeout or self.defaults.timeout,
+            backfill=self.defaults.backfill if source.backfill is None else source.backfill,
+            topic=source.topic or self.kafka.topic,
+            tags=tuple(source.tags),
+        )
+
+
+def duplicate_source_ids(ids: list[Any]) -> list[str]:
+    """One problem line per source id used a second time."""
+    first_seen: dict[Any, int] = {}
+    problems = []
+    for index, source_id in enumerate(ids):
+        if source_id in first_seen:
+            problems.append(
+                f"sources[{index}].id: duplicate id {source_id!r} "
+                f"(first used by sources[{first_seen[source_id]}])"
+            )
+        first_seen.setdefault(source_id, index)
+    return problems
+
+
+def _check_topic(value: str) -> str:
+    if not _TOPIC.match(value) or value in {".", ".."}:
+        raise PydanticCustomError(
+            "topic",
+            "must be a legal Kafka topic name (letters, digits, '.', '_', '-'; at most 249)",
+        )
+    return value
+
+
+def default_config_path() -> Path:
+    """`$MONITOR_CONFIG`, else `./config.yaml`."""
+    return Path(os.environ.get("MONITOR_CONFIG", "config.yaml"))
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and validate a config file."""
+    origin = str(path)
+    raw = _read_yaml(Path(path), origin)
+    _apply_env_overrides(raw, os.environ if env is None else env)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = _describe(exc)
+    # Field errors stop pydantic before the whole-config checks run; report
+    # duplicate ids anyway, so one `monitor check` shows every problem.
+    sources = raw.get("sources")
+    if isinstance(sources, list) and not any("duplicate id" in p for p in problems):
+        ids = [s.get("id") for s in sources if isinstance(s, dict) and s.get("id") is not None]
+        problems.extend(duplicate_source_ids(ids))
+    raise ConfigError(problems, origin=origin)
+
+
+def _read_yaml(path: Path, origin: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{origin}: file not found"], origin=origin) from None
+    except OSError as exc:
+        raise ConfigError([f"{origin}: cannot be read: {exc.strerror}"], origin=origin) from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{origin}: {where}invalid YAML: {problem}"], origin=origin) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError([f"(top level): must be a mapping of sections, got {type(loaded).__name__}"],
+                          origin=origin)
+    return loaded
+
+
+def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Apply `MONITOR__KAFKA__BOOTSTRAP_SERVERS=...` style overrides in place.
+
+    Written by hand rather than with pydantic-settings because overrides must
+    beat the file (so secrets can stay out of it) and must reach list items
+    (`MONITOR__SOURCES__0__INTERVAL=1m`). Values are read as YAML scalars, so
+    `true`, `3` and `[a, b]` mean what they say.
+    """
+    for name in sorted(env):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() == ENV_PREFIX:
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX):].split("__") if part]
+        if keys:
+            _set_path(raw, keys, _parse_env_value(env[name]))
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_path(node: MutableMapping[str, Any] | list[Any], keys: list[str], value: Any) -> None:
+    head, rest = keys[0], keys[1:]
+    if isinstance(node, list):
+        if not head.isdigit() or int(head) >= len(node):
+            return  # an index that does not exist: validation cannot report it, so ignore it
+        if rest:
+            _set_path(node[int(head)], rest, value)
+        else:
+            node[int(head)] = value
+        return
+    if not rest:
+        node[head] = value
+        return
+    child = node.get(head)
+    if not isinstance(child, dict | list):
+        child = node[head] = {}
+    _set_path(child, rest, value)
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """One `path: message` line per validation error, paths as `sources[3].interval`."""
+    problems = []
+    for error in exc.errors():
+        path = _format_loc(error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and the configuration reference)"
+        elif error["type"] == "missing":
+            message = "is required"
+        elif error["type"] == "duplicate_id":
+            problems.extend(error["msg"].split("; "))
+            continue
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        problems.append(f"{path}: {message}" if path else message)
+    return problems
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith(("function-", "literal[", "constrained-")) or part in {
+            "float", "int", "str", "bool", "none",
+        }:
+            continue  # pydantic names the union branch it tried; the user never wrote it
+        else:
+            path += f".{part}" if path else part
+    return path

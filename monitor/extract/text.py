@@ -1,0 +1,216 @@
+"""Text normalisation and language detection for extracted statements.
+
+This module owns what a statement's `text` looks like and which language it is
+said to be in:
+
+* `paragraphs_from_xml` turns Trafilatura's XML body (`p`, `head`, `list`/`item`,
+  `table`/`row`/`cell`, `quote`, `lb`, inline `hi`/`ref`) into paragraphs, one
+  per block or line break, in one linear walk;
+* `normalize_whitespace` collapses whitespace inside a paragraph, drops
+  invisible characters and applies Unicode NFC. Typographic quotes are kept as
+  they are: a later stage attributes quotations by them;
+* `join_paragraphs` separates paragraphs by exactly one blank line;
+* `normalize_language_tag` / `detect_language` / `choose_language` produce an
+  ISO 639-1 code from a declared tag (`<html lang>`) or from py3langid.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from lxml import etree
+
+__all__ = [
+    "choose_language",
+    "detect_language",
+    "is_server_footer",
+    "join_paragraphs",
+    "normalize_language_tag",
+    "normalize_whitespace",
+    "paragraphs_from_xml",
+]
+
+PARAGRAPH_SEPARATOR = "\n\n"
+
+# Zero-width space, word joiner, BOM and soft hyphen carry no text. ZWJ/ZWNJ
+# (U+200C/U+200D) are deliberately kept: Persian and Indic scripts need them.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+_WHITESPACE = re.compile(r"\s+")
+
+# Trafilatura's block-level tags (plus HTML ones, should raw HTML slip through).
+# Everything else (hi, ref, del, span, ...) is inline and stays in its paragraph.
+_BLOCK_TAGS = frozenset(
+    {
+        "article", "blockquote", "body", "div", "doc", "h1", "h2", "h3", "h4", "h5", "h6",
+        "head", "item", "li", "list", "main", "ol", "p", "pre", "quote", "section",
+        "table", "ul",
+    }
+)
+_BREAK_TAGS = frozenset({"lb", "br"})
+_ROW_TAGS = frozenset({"row", "tr"})
+_CELL_TAGS = frozenset({"cell", "td", "th"})
+_CELL_SEPARATOR = " | "
+
+# A paragraph made only of `key=value` tokens is a server/debug footer, e.g.
+# "ServerCode=node3 isCompatibilityMode=false". No statement reads like that.
+_SERVER_FOOTER = re.compile(r"(?:[\w.:-]+=\S*)(?:\s+[\w.:-]+=\S*)*")
+
+# Below this many letters the text says too little to name its language.
+MIN_LETTERS_FOR_DETECTION = 20
+# py3langid's normalised probability needed to name a language at all...
+MIN_DETECTION_CONFIDENCE = 0.5
+# ...and the stronger evidence needed to overrule a declared <html lang>.
+MIN_LETTERS_TO_OVERRULE = 400
+MIN_CONFIDENCE_TO_OVERRULE = 0.99
+_DETECTION_SAMPLE = 5000  # characters; plenty for a confident guess, keeps it O(1)
+
+# py3langid labels that are not ISO 639-1 but map onto one.
+_LANGID_TO_ISO639_1 = {
+    "ary": "ar", "arz": "ar", "gug": "gn", "kik": "ki", "uzs": "uz", "wuu": "zh", "yue": "zh",
+}
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2})(?:[-_][A-Za-z0-9]{1,8})*")
+
+
+def normalize_whitespace(text: str) -> str:
+    """NFC-normalise `text`, drop invisible characters and collapse all whitespace."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def join_paragraphs(paragraphs: Iterable[str]) -> str:
+    """Join non-empty paragraphs with exactly one blank line between them."""
+    return PARAGRAPH_SEPARATOR.join(p for p in paragraphs if p)
+
+
+def is_server_footer(paragraph: str) -> bool:
+    """True for a paragraph made only of `key=value` tokens (a server footer)."""
+    return _SERVER_FOOTER.fullmatch(paragraph) is not None
+
+
+def _tag(element: Any) -> str:
+    """The element's tag, or "" for comments and processing instructions."""
+    tag = element.tag
+    return tag if isinstance(tag, str) else ""
+
+
+def _flatten(element: Any) -> str:
+    """All text under `element` on one line; blocks and line breaks become spaces."""
+    pieces: list[str] = []
+    for event, node in etree.iterwalk(element, events=("start", "end")):
+        tag = _tag(node)
+        if event == "start":
+            if tag in _BLOCK_TAGS or tag in _BREAK_TAGS or tag in _CELL_TAGS:
+                pieces.append(" ")
+            if tag and node.text:
+                pieces.append(node.text)
+        elif node is not element and node.tail:
+            pieces.append(node.tail)
+    return normalize_whitespace("".join(pieces))
+
+
+def _row_text(row: Any) -> str:
+    """One table row as one paragraph: its non-empty cells joined by " | "."""
+    cells = [_flatten(cell) for cell in row if _tag(cell) in _CELL_TAGS]
+    if not cells:
+        return _flatten(row)
+    return _CELL_SEPARATOR.join(cell for cell in cells if cell)
+
+
+def paragraphs_from_xml(body: Any) -> list[str]:
+    """Paragraphs of a Trafilatura XML body, in document order, normalised.
+
+    Every block element and every line break (`<lb/>`) starts a new paragraph;
+    each table row is one paragraph. The walk visits each node once.
+    """
+    paragraphs: list[str] = []
+    buffer: list[str] = []
+
+    def flush() -> None:
+        if buffer:
+            paragraph = normalize_whitespace("".join(buffer))
+            buffer.clear()
+            if paragraph:
+                paragraphs.append(paragraph)
+
+    walker = etree.iterwalk(body, events=("start", "end"))
+    for event, node in walker:
+        tag = _tag(node)
+        if event == "start":
+            if tag in _ROW_TAGS:
+                flush()
+                row = _row_text(node)
+                if row:
+                    paragraphs.append(row)
+                walker.skip_subtree()  # its "end" event still comes, for the tail
+                continue
+            if tag in _BLOCK_TAGS or tag in _BREAK_TAGS:
+                flush()
+            if tag and node.text:
+                buffer.append(node.text)
+            continue
+        if tag in _BLOCK_TAGS or tag in _ROW_TAGS:
+            flush()
+        if node is not body and node.tail:
+            buffer.append(node.tail)
+    flush()
+    return paragraphs
+
+
+def normalize_language_tag(tag: str | None) -> str | None:
+    """The ISO 639-1 primary subtag of a BCP 47 / POSIX tag ("en-GB", "ru_RU"), else None."""
+    if not tag:
+        return None
+    match = _LANGUAGE_TAG.fullmatch(tag.strip())
+    return match[1].lower() if match else None
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """py3langid's model with normalised probabilities, loaded once per process."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def _letters(text: str) -> int:
+    return sum(1 for char in text if char.isalpha())
+
+
+def _classify(text: str) -> tuple[str | None, float]:
+    """py3langid's best ISO 639-1 guess for `text` and its probability."""
+    label, confidence = _identifier().classify(text[:_DETECTION_SAMPLE])
+    label = _LANGID_TO_ISO639_1.get(label, label)
+    if len(label) != 2:  # "zxx" (no language) and labels without an ISO 639-1 code
+        return None, 0.0
+    return label, float(confidence)
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of `text` by py3langid; None when the text is too short or unclear."""
+    sample = text[:_DETECTION_SAMPLE]
+    if _letters(sample) < MIN_LETTERS_FOR_DETECTION:
+        return None
+    language, confidence = _classify(sample)
+    return language if confidence >= MIN_DETECTION_CONFIDENCE else None
+
+
+def choose_language(declared: str | None, text: str) -> str | None:
+    """The statement's language: the declared tag when sane, else detection.
+
+    A declared tag is sane when it has an ISO 639-1 primary subtag and a long
+    text does not say, with near certainty, that it is another language (site
+    templates often carry one `lang` for every language version).
+    """
+    language = normalize_language_tag(declared)
+    if language is None:
+        return detect_language(text)
+    sample = text[:_DETECTION_SAMPLE]
+    if _letters(sample) >= MIN_LETTERS_TO_OVERRULE:
+        detected, confidence = _classify(sample)
+        if detected and detected != language and confidence >= MIN_CONFIDENCE_TO_OVERRULE:
+            return detected
+    return language

@@ -1,0 +1,143 @@
+"""Title cleaning: strip the site name a page wraps around a statement's headline.
+
+Pages title themselves "<headline> : Ministry of Defence of the Russian
+Federation", "<headline> | GOV.UK", "Ministry of Foreign Affairs - <headline>".
+`clean_title` splits a title on the usual separators (" | ", " - ", " – ",
+" — ", " : ", " :: ", " · ", ...; always with spaces around, so "COVID-19" and
+"Statement: ..." are left alone) and then, conservatively:
+
+1. if one side of a split is a known headline (the page's <h1>, the feed's
+   entry title), returns that side;
+2. otherwise drops leading and trailing parts that are the site name (from
+   og:site_name / Trafilatura's sitename, or the host name: "Federal Reserve
+   Board" on federalreserve.gov, "GOV.UK" on www.gov.uk).
+
+It never returns less than one part: a title that is only the site name is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from monitor.extract.text import normalize_whitespace
+
+__all__ = ["clean_title", "split_title"]
+
+# Separators between a headline and a site name, always with whitespace on both
+# sides. Longer alternatives first so " :: " is not read as " : ".
+_SEPARATOR = re.compile(r"(\s+(?:::|\|\||//|[|:\-–—·•»«~/])\s+)")
+_WORD = re.compile(r"\w+")
+# Host labels that say nothing about the site's name.
+_GENERIC_LABELS = frozenset({"www", "en", "eng", "english", "web", "m", "mobile", "news", "press"})
+_MAX_SEPARATORS = 16  # more than this is not "headline | site"; keeps the work bounded
+_MIN_HOST_LABEL = 6  # shorter labels ("state", "mil") match too many words
+
+
+def split_title(title: str) -> list[str]:
+    """Split `title` into parts and separators, alternating: [part, sep, part, ...]."""
+    return _SEPARATOR.split(normalize_whitespace(title))
+
+
+def _key(text: str) -> str:
+    """Comparison key: case-folded words, single-spaced."""
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def _squashed(text: str) -> str:
+    """Letters and digits only, case-folded: "GOV.UK" -> "govuk"."""
+    return "".join(_WORD.findall(text.casefold())).replace("_", "")
+
+
+def _host_labels(hostname: str | None) -> tuple[str, list[str]]:
+    """(squashed host without "www.", its distinctive labels) for a host name."""
+    if not hostname:
+        return "", []
+    host = hostname.casefold().rstrip(".").removeprefix("www.")
+    labels = [
+        label for label in host.split(".")[:-1]  # not the top-level domain
+        if label not in _GENERIC_LABELS and len(label) >= _MIN_HOST_LABEL
+    ]
+    return _squashed(host), labels
+
+
+def _spells_label(words: list[str], label: str) -> bool:
+    """True when the leading words spell `label` with at most one word after.
+
+    "Federal Reserve Board" spells "federalreserve", "The White House" spells
+    "whitehouse"; "Kremlin statement on Syria" does not spell "kremlin".
+    """
+    if words and words[0] == "the":
+        words = words[1:]
+    joined = ""
+    for count, word in enumerate(words, start=1):
+        joined += word
+        if joined == label:
+            return len(words) - count <= 1
+        if len(joined) >= len(label):
+            return False
+    return False
+
+
+def _is_site_name(part: str, site_keys: list[str], hostname: str | None) -> bool:
+    """True when `part` of a title names the site rather than the statement."""
+    key = _key(part)
+    if not key:
+        return False
+    words = key.split()
+    for site in site_keys:
+        if key == site or f" {site} " in f" {key} ":
+            return True  # the site name, or a part containing it ("GOV.UK Blog")
+        if (
+            len(words) >= 2
+            and any(len(word) > 3 for word in words)
+            and set(words) <= set(site.split())
+        ):
+            return True  # a shortened site name ("Ministry of Defence")
+    host, labels = _host_labels(hostname)
+    if host and _squashed(part) == host:
+        return True  # "GOV.UK" on gov.uk, "Kremlin.ru" on kremlin.ru
+    return any(_spells_label(words, label) for label in labels)
+
+
+def _from_headlines(pieces: list[str], headline_keys: set[str]) -> str | None:
+    """The side of some split of the title that equals a known headline, if any."""
+    for cut in range(1, len(pieces), 2):  # separators sit at odd indexes
+        for side in ("".join(pieces[:cut]), "".join(pieces[cut + 1:])):
+            if _key(side) in headline_keys:
+                return side
+    return None
+
+
+def clean_title(
+    title: str,
+    *,
+    site_names: Iterable[str | None] = (),
+    headlines: Iterable[str | None] = (),
+    hostname: str | None = None,
+) -> str:
+    """`title` without the site name around it; never empty unless `title` is.
+
+    `site_names` are names the site goes by (og:site_name, ...), `headlines`
+    texts known to be the bare headline (the page's <h1>, the feed's title),
+    `hostname` the page's host, used when the page does not name the site.
+    """
+    pieces = split_title(title)
+    if len(pieces) == 1 or len(pieces) > 2 * _MAX_SEPARATORS + 1:
+        return "".join(pieces)  # no separator, or a list rather than a titled page
+    site_keys = [_key(s) for s in site_names if s and _key(s)]
+    headline_keys = {
+        _key(h) for h in headlines
+        if h and _key(h) and not _is_site_name(h, site_keys, hostname)  # logo in <h1>
+    }
+    found = _from_headlines(pieces, headline_keys)
+    if found:
+        return found
+    while len(pieces) > 1:
+        if _is_site_name(pieces[-1], site_keys, hostname):
+            pieces = pieces[:-2]
+        elif _is_site_name(pieces[0], site_keys, hostname):
+            pieces = pieces[2:]
+        else:
+            break
+    return "".join(pieces).strip()

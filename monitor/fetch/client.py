@@ -1,0 +1,486 @@
+"""The Fetcher: polite HTTP GET, the one place that talks to web servers.
+
+This module owns one aiohttp session (keep-alive connections, a DNS cache)
+and the rules of a single GET: conditional requests, a total deadline, a cap
+on the decoded body, Retry-After, redirects and the mapping of every failure
+to a `FetchError`. Per-host politeness lives in `hosts.py`.
+
+The fetcher never raises on a status or a network problem. It returns a
+`FetchResult` whose `error` carries one of these kinds, a bounded set used as
+a metric label:
+
+    kind         cause                                                retriable
+    timeout      the total deadline passed (connect, headers or body)  yes
+    connect      connection refused, host or network unreachable       yes
+    dns          the hostname did not resolve                          yes
+    reset        server disconnected, connection reset, broken body    yes
+    tls          TLS handshake or certificate failure                  no
+    redirects    too many redirects (a loop), a bad or missing Location no
+    too_large    the decoded body exceeds `max_bytes`                  no
+    http_429     429 Too Many Requests                                 yes
+    http_4xx     any other 4xx status                                  no (408: yes)
+    http_5xx     any 5xx status                                        yes
+    invalid_url  the URL cannot be fetched over http(s)                no
+    other        anything else; logged, since it may be a bug          yes
+
+What it raises: `RuntimeError` when `fetch` is called before `start`, and
+`ValueError` for a non-positive `timeout` or a negative `max_bytes`, which are
+the caller's bugs rather than the network's.
+
+Timing: the host slot is entered first; `timeout`, `elapsed` and the
+`FETCH_DURATION` histogram all count from the moment the slot admits the
+request, so time spent queueing behind other requests to the same host is
+not charged to the server. Redirects are followed inside the slot of the
+first host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import functools
+import math
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Final, Literal, Self
+
+import aiohttp
+import structlog
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from monitor.fetch.hosts import DEFAULT_LIMITS, HostLimits, HostSlots
+from monitor.metrics import FETCH_DURATION
+from monitor.models import FetchError, FetchResult
+
+__all__ = [
+    "ACCEPT_ENCODING",
+    "ERROR_KINDS",
+    "FEED_ACCEPT",
+    "PAGE_ACCEPT",
+    "FetchKind",
+    "Fetcher",
+    "parse_retry_after",
+]
+
+FetchKind = Literal["feed", "page"]
+
+FEED_ACCEPT: Final = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT: Final = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+ACCEPT_ENCODING: Final = "gzip, deflate, br"
+
+ERROR_KINDS: Final = frozenset(
+    {
+        "timeout",
+        "connect",
+        "dns",
+        "reset",
+        "tls",
+        "redirects",
+        "too_large",
+        "http_429",
+        "http_4xx",
+        "http_5xx",
+        "invalid_url",
+        "other",
+    }
+)
+
+_CHUNK: Final = 64 * 1024  # bytes asked of the stream per read
+_MESSAGE_MAX: Final = 300  # characters of an exception kept in a FetchError message
+_SCHEMES: Final = frozenset({"http", "https"})
+_DNS_TTL: Final = 300  # seconds a resolved address is reused
+
+# Exceptions to error kinds, first match wins: subclasses come before their bases
+# (ClientSSLError and ClientConnectorDNSError are ClientConnectorErrors, which are
+# ClientOSErrors; InvalidUrlRedirectClientError is both a redirect and an InvalidURL).
+_ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
+_EXCEPTION_KINDS: Final[tuple[tuple[_ExceptionTypes, str, bool], ...]] = (
+    (TimeoutError, "timeout", True),
+    ((aiohttp.TooManyRedirects, aiohttp.RedirectClientError), "redirects", False),
+    ((aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError), "invalid_url", False),
+    (aiohttp.ClientConnectorDNSError, "dns", True),
+    ((aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch), "tls", False),
+    (aiohttp.ClientConnectorError, "connect", True),
+    (
+        (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionError, OSError),
+        "reset",
+        True,
+    ),
+)
+
+log = structlog.get_logger(__name__)
+
+
+class Fetcher:
+    """Polite HTTP GET over one shared session. Use `async with Fetcher(...)`."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        default_limits: HostLimits = DEFAULT_LIMITS,
+        host_limits: Mapping[str, HostLimits] | None = None,
+        max_connections: int = 256,
+        max_redirects: int = 5,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if max_redirects < 0:
+            raise ValueError(f"max_redirects must be >= 0, got {max_redirects}")
+        self._user_agent = user_agent
+        self._max_connections = max_connections
+        self._max_redirects = max_redirects
+        self._hosts = HostSlots(default_limits, host_limits)
+        self._session: aiohttp.ClientSession | None = None
+        self._accept: dict[str, dict[str, str]] = {
+            "feed": {"Accept": FEED_ACCEPT},
+            "page": {"Accept": PAGE_ACCEPT},
+        }
+        self._durations = {kind: FETCH_DURATION.labels(kind=kind) for kind in ("feed", "page")}
+
+    @property
+    def hosts(self) -> HostSlots:
+        """The per-host slots, for inspection."""
+        return self._hosts
+
+    async def start(self) -> None:
+        """Open the session and its connection pool. Calling it twice is harmless."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=0,  # the host slots do this, with a delay as well
+            use_dns_cache=True,
+            ttl_dns_cache=_DNS_TTL,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self._user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            # Cookies are not kept: no state shared across sources, none that grows.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+            raise_for_status=False,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        """Close the session and its connections. Calling it twice is harmless."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        source_id: str,
+        kind: FetchKind,
+        timeout: float,  # noqa: ASYNC109 - the contract; applied as aiohttp's total deadline
+        max_bytes: int,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
+        """GET `url` once, politely. Never raises on a status or a network problem.
+
+        `timeout` is the total deadline in seconds, body included; `max_bytes`
+        caps the decoded body. `etag` and `last_modified` make the request
+        conditional; a 304 keeps them when the server does not repeat them.
+        """
+        session = self._session
+        if session is None:
+            raise RuntimeError("Fetcher.start() has not been called, or close() has")
+        if not timeout > 0:  # also rejects NaN; aiohttp reads 0 as "no deadline"
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        try:
+            target = URL(url)
+        except (TypeError, ValueError) as exc:
+            return _invalid_url(url, source_id, str(exc))
+        host = target.host
+        if not host or target.scheme not in _SCHEMES:
+            return _invalid_url(url, source_id, "not an absolute http(s) URL")
+
+        headers = self._request_headers(kind, etag, last_modified, accept)
+        async with self._hosts.slot(host):
+            fetched_at = dt.datetime.now(dt.UTC)
+            started = time.perf_counter()
+            response, body, error = await self._exchange(
+                session, target, headers, deadline=timeout, max_bytes=max_bytes
+            )
+            elapsed = time.perf_counter() - started
+        self._durations[kind].observe(elapsed)
+
+        if error is not None and not error.retriable:
+            _log_unusual(error, source_id=source_id, url=url)
+        if response is None:
+            return FetchResult(
+                source_id=source_id,
+                url=url,
+                final_url=url,
+                status=0,
+                fetched_at=fetched_at,
+                elapsed=elapsed,
+                error=error,
+            )
+        return _result(
+            response,
+            body,
+            error,
+            url=url,
+            final_url=url if response.url == target else str(response.url),
+            source_id=source_id,
+            fetched_at=fetched_at,
+            elapsed=elapsed,
+            etag=etag,
+            last_modified=last_modified,
+        )
+
+    def _request_headers(
+        self,
+        kind: FetchKind,
+        etag: str | None,
+        last_modified: str | None,
+        accept: str | None,
+    ) -> Mapping[str, str]:
+        """The per-request headers; User-Agent and Accept-Encoding are the session's."""
+        base = self._accept[kind]
+        if etag is None and last_modified is None and accept is None:
+            return base
+        headers = base.copy()
+        if accept is not None:
+            headers["Accept"] = accept
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        if last_modified is not None:
+            headers["If-Modified-Since"] = last_modified
+        return headers
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        target: URL,
+        headers: Mapping[str, str],
+        *,
+        deadline: float,
+        max_bytes: int,
+    ) -> tuple[aiohttp.ClientResponse | None, bytes, FetchError | None]:
+        """Send the request and read the body. Every failure becomes a FetchError.
+
+        The deadline is aiohttp's `total` timeout, which covers connecting,
+        the headers and every read of the body, so a slow drip is cut too.
+        The response is returned even when reading its body failed, so the
+        result keeps the status and headers that did arrive.
+        """
+        try:
+            async with session.get(
+                target,
+                headers=headers,
+                
+                allow_redirects=self._max_redirects > 0,
+                # aiohttp gives up *on* its n-th redirect; we follow up to n.
+                max_redirects=self._max_redirects + 1,
+            ) as response:
+                try:
+                    body, error = await _read_response(response, max_bytes)
+                except Exception as exc:  # every failure becomes a FetchError
+                    return response, b"", _exception_error(exc, deadline, target)
+                return response, body, error
+        except Exception as exc:  # every failure becomes a FetchError
+            return _last_response(exc), b"", _exception_error(exc, deadline, target)
+
+
+@functools.lru_cache(maxsize=256)
+def _client_timeout(total: float) -> aiohttp.ClientTimeout:
+    """One shared ClientTimeout per distinct deadline (sources use a handful)."""
+    return aiohttp.ClientTimeout(total=total)
+
+
+async def _read_response(
+    response: aiohttp.ClientResponse, max_bytes: int
+) -> tuple[bytes, FetchError | None]:
+    """The body of `response`, within the cap, and the error its status means."""
+    status = response.status
+    if status == 304:
+        return b"", None  # the hot path: nothing to read
+    if status >= 400:
+        body, _ = await _read_capped(response, max_bytes)  # truncated, for humans
+        return body, _status_error(status)
+    if status >= 300:  # a redirect that aiohttp did not follow: no Location, or 300
+        return b"", FetchError(
+            kind="redirects", message=f"HTTP {status} without a usable Location", retriable=False
+        )
+    declared = response.content_length
+    if declared is not None and declared > max_bytes and _is_identity(response):
+        response.close()
+        return b"", _too_large(max_bytes, f"Content-Length is {declared}")
+    body, overflow = await _read_capped(response, max_bytes)
+    if overflow:
+        response.close()  # drop the connection rather than drain the rest
+        return b"", _too_large(max_bytes, "the decoded body is larger")
+    return body, None
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
+    """Read up to `max_bytes` decoded bytes; True when the body had more.
+
+    aiohttp decodes gzip, deflate and br in bounded steps as the stream is
+    read, so a decompression bomb stops here after `max_bytes` plus one chunk.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            chunks.append(chunk[: len(chunk) - (size - max_bytes)])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def _is_identity(response: aiohttp.ClientResponse) -> bool:
+    encoding = response.headers.get("Content-Encoding")
+    return encoding is None or encoding.strip().lower() == "identity"
+
+
+def _result(
+    response: aiohttp.ClientResponse,
+    body: bytes,
+    error: FetchError | None,
+    *,
+    url: str,
+    final_url: str,
+    source_id: str,
+    fetched_at: dt.datetime,
+    elapsed: float,
+    etag: str | None,
+    last_modified: str | None,
+) -> FetchResult:
+    """The FetchResult of a response that arrived."""
+    headers: CIMultiDictProxy[str] = response.headers
+    status = response.status
+    if status == 304:  # a 304 may omit the validators: the old ones still hold
+        etag = headers.get("ETag", etag)
+        last_modified = headers.get("Last-Modified", last_modified)
+    else:
+        etag = headers.get("ETag")
+        last_modified = headers.get("Last-Modified")
+    retry_after = headers.get("Retry-After")
+    return FetchResult(
+        source_id=source_id,
+        url=url,
+        final_url=final_url,
+        status=status,
+        fetched_at=fetched_at,
+        body=body,
+        content_type=headers.get("Content-Type"),
+        etag=etag,
+        last_modified=last_modified,
+        retry_after=None if retry_after is None else parse_retry_after(retry_after),
+        elapsed=elapsed,
+        error=error,
+    )
+
+
+def parse_retry_after(value: str, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (delay-seconds or an HTTP date).
+
+    Never negative; None when the value is neither.
+    """
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are GMT
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _status_error(status: int) -> FetchError:
+    if status == 429:
+        return FetchError(kind="http_429", message="HTTP 429 Too Many Requests", retriable=True)
+    if status >= 500:
+        return FetchError(kind="http_5xx", message=f"HTTP {status}", retriable=True)
+    return FetchError(kind="http_4xx", message=f"HTTP {status}", retriable=status == 408)
+
+
+def _too_large(max_bytes: int, why: str) -> FetchError:
+    return FetchError(
+        kind="too_large", message=f"body over the {max_bytes}-byte cap: {why}", retriable=False
+    )
+
+
+def _exception_error(exc: BaseException, deadline: float, url: URL) -> FetchError:
+    """Map an exception from aiohttp (or below it) to a bounded error kind."""
+    for types, kind, retriable in _EXCEPTION_KINDS:
+        if isinstance(exc, types):
+            if kind == "timeout":
+                message = f"no complete response within {deadline:g} s"
+            else:
+                message = _describe(exc)
+            return FetchError(kind=kind, message=message, retriable=retriable)
+    log.warning("fetch_unexpected_error", url=str(url), exc_info=exc)
+    return FetchError(kind="other", message=_describe(exc), retriable=True)
+
+
+def _log_unusual(error: FetchError, *, source_id: str, url: str) -> None:
+    """Log the refusals that deserve a look; routine outcomes are left to the metrics.
+
+    An unexpected exception ("other") is logged where it is caught, with its traceback.
+    """
+    if error.kind in ("too_large", "tls", "redirects"):
+        log.info(
+            "fetch_refused", source_id=source_id, url=url, kind=error.kind, error=error.message
+        )
+
+
+def _last_response(exc: BaseException) -> aiohttp.ClientResponse | None:
+    """The last response seen before a redirect failure, so the result shows where it ended."""
+    if isinstance(exc, aiohttp.TooManyRedirects) and exc.history:
+        return exc.history[-1]
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        text = f"gave up after {len(exc.history)} redirects"
+    text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
+
+
+def _invalid_url(url: str, source_id: str, why: str) -> FetchResult:
+    return FetchResult(
+        source_id=source_id,
+        url=url,
+        final_url=url,
+        status=0,
+        fetched_at=dt.datetime.now(dt.UTC),
+        error=FetchError(kind="invalid_url", message=f"invalid URL: {why}", retriable=False),
+    )

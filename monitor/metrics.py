@@ -1,0 +1,129 @@
+"""Every Prometheus metric of statement-monitor, defined in one place.
+
+Naming rule: `statement_monitor_<name>_<unit>[_total]`, base units (seconds,
+bytes), and bounded labels only: `source_id` (from the config), `outcome`,
+`reason`, `stage`, `kind`. A URL is never a label.
+
+Histograms carry no `source_id`: with ten thousand sources, buckets per source
+would cost more series than the service is worth. Per-source health lives in
+counters and gauges.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+__all__ = [
+    "BROKER_UP",
+    "BUILD_INFO",
+    "EVENTS_PUBLISHED",
+    "EXTRACTION_FAILURES",
+    "FETCH_DURATION",
+    "INFLIGHT",
+    "LAST_STATEMENT",
+    "OUTBOX_OLDEST_AGE",
+    "OUTBOX_PENDING",
+    "PARSE_ERRORS",
+    "POLLS",
+    "POLL_DURATION",
+    "PUBLISH_FAILURES",
+    "SCHEDULER_LAG",
+    "SOURCE_INTERVAL",
+    "SOURCE_LAST_POLL",
+    "SOURCE_LAST_SUCCESS",
+    "STATEMENTS_DETECTED",
+    "STATEMENTS_RECORDED_SILENTLY",
+]
+
+_NS = "statement_monitor"
+
+# Outcome of a poll: the HTTP status class that matters ("200", "304") or the
+# kind of error ("timeout", "connect", "http_5xx", "too_large", "parse", ...).
+POLLS = Counter(
+    f"{_NS}_polls",
+    "Polls of a source, by outcome: 200, 304, or an error kind.",
+    ["source_id", "outcome"],
+)
+FETCH_DURATION = Histogram(
+    f"{_NS}_fetch_duration_seconds",
+    "Duration of one HTTP fetch, by kind of document (feed or page).",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+POLL_DURATION = Histogram(
+    f"{_NS}_poll_duration_seconds",
+    "Duration of one poll of a source: fetch, parse, detect, extract and record.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+SCHEDULER_LAG = Histogram(
+    f"{_NS}_scheduler_lag_seconds",
+    "How late a poll started against its due time.",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+STATEMENTS_DETECTED = Counter(
+    f"{_NS}_statements_detected",
+    "New statements detected and written to the outbox, by source.",
+    ["source_id"],
+)
+STATEMENTS_RECORDED_SILENTLY = Counter(
+    f"{_NS}_statements_recorded_silently",
+    "Entries found at a source's first sight with backfill off: recorded as seen, not published.",
+    ["source_id"],
+)
+EVENTS_PUBLISHED = Counter(
+    f"{_NS}_events_published",
+    "Events acknowledged by the broker, by source.",
+    ["source_id"],
+)
+PUBLISH_FAILURES = Counter(
+    f"{_NS}_publish_failures",
+    "Attempts to publish an event that the broker did not acknowledge, by reason.",
+    ["reason"],
+)
+EXTRACTION_FAILURES = Counter(
+    f"{_NS}_extraction_failures",
+    "Statement pages that could not be fetched or extracted, by source and reason.",
+    ["source_id", "reason"],
+)
+PARSE_ERRORS = Counter(
+    f"{_NS}_parse_errors",
+    "Fetched feed documents from which no entries could be read, by source.",
+    ["source_id"],
+)
+SOURCE_LAST_SUCCESS = Gauge(
+    f"{_NS}_source_last_success_timestamp_seconds",
+    "Unix time of the last poll of a source that got a usable answer (200 or 304).",
+    ["source_id"],
+)
+SOURCE_LAST_POLL = Gauge(
+    f"{_NS}_source_last_poll_timestamp_seconds",
+    "Unix time of the last poll of a source, whatever its outcome.",
+    ["source_id"],
+)
+SOURCE_INTERVAL = Gauge(
+    f"{_NS}_source_interval_seconds",
+    "The configured poll interval of a source, for staleness alerts.",
+    ["source_id"],
+)
+LAST_STATEMENT = Gauge(
+    f"{_NS}_last_statement_timestamp_seconds",
+    "Unix time at which the broker last acknowledged a statement event.",
+)
+INFLIGHT = Gauge(
+    f"{_NS}_inflight",
+    "Work in flight, by stage: poll, extract, publish.",
+    ["stage"],
+)
+OUTBOX_PENDING = Gauge(
+    f"{_NS}_outbox_pending",
+    "Events durably recorded but not yet acknowledged by the broker.",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    f"{_NS}_outbox_oldest_age_seconds",
+    "Age of the oldest event waiting in the outbox; 0 when it is empty.",
+)
+BROKER_UP = Gauge(
+    f"{_NS}_broker_up",
+    "1 when the last contact with the Kafka broker succeeded, else 0.",
+)
+BUILD_INFO = Info(f"{_NS}_build", "Version of statement-monitor.")

@@ -1,0 +1,170 @@
+"""The typed contracts that flow between pipeline stages.
+
+Every stage takes and returns these frozen dataclasses, never another stage's
+internals. They are plain data: picklable (so they cross into the process
+pool), hashable where it matters, and free of I/O.
+
+    Source ─fetch→ FetchResult ─sources→ ParsedFeed[Candidate]
+           ─detect→ Candidate ─extract→ Article ─events→ Statement → Event
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Article",
+    "Candidate",
+    "Event",
+    "FetchError",
+    "FetchResult",
+    "ParsedFeed",
+    "Source",
+    "SourceKind",
+    "Statement",
+]
+
+SourceKind = Literal["auto", "feed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """One configured source, with the defaults already applied."""
+
+    id: str
+    name: str
+    url: str
+    interval: float  # seconds between polls
+    timeout: float  # total deadline of one fetch, seconds
+    backfill: bool
+    topic: str
+    tags: tuple[str, ...] = ()
+    kind: SourceKind = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchError:
+    """Why a fetch produced no usable body.
+
+    `kind` is a short, bounded token used as a metric label (`timeout`,
+    `connect`, `too_large`, `http_5xx`, ...); `message` is for humans.
+    """
+
+    kind: str
+    message: str
+    retriable: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResult:
+    """The outcome of one HTTP GET. The fetcher never raises on a status."""
+
+    source_id: str
+    url: str
+    final_url: str
+    status: int  # 0 when no response arrived
+    fetched_at: dt.datetime
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    elapsed: float = 0.0
+    error: FetchError | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """One feed entry that may be a statement, as the source described it."""
+
+    source_id: str
+    feed_url: str
+    url: str | None  # absolute link to the statement page, if the entry has one
+    guid: str | None
+    title: str | None = None
+    summary: str | None = None  # plain text
+    content_html: str | None = None  # full content carried by the feed, if any
+    published_at: dt.datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str | None:
+        """The identity of the entry within its source: guid, else link."""
+        return self.guid or self.url
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedFeed:
+    """What a source adapter made of a fetched document."""
+
+    format: str  # "rss20", "atom10", "json1.1", ... or "unknown"
+    title: str | None
+    entries: tuple[Candidate, ...]
+    bozo: bool = False  # the document was malformed, entries are best effort
+    error: str | None = None  # set when nothing usable could be read
+    ttl: float | None = None  # RSS <ttl>, seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Article:
+    """What extraction made of one statement page. Plain data from the pool."""
+
+    title: str | None
+    text: str  # paragraphs separated by one blank line
+    language: str | None  # ISO 639-1
+    published_at: dt.datetime | None
+    canonical_url: str | None
+    authors: tuple[str, ...] = ()
+    description: str | None = None
+    sitename: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Statement:
+    """One version of one statement: the payload of an event."""
+
+    statement_id: str  # stable across versions; the Kafka key
+    source_id: str
+    source_name: str
+    feed_url: str
+    url: str | None
+    guid: str | None
+    title: str | None
+    text: str
+    summary: str | None
+    language: str | None
+    published_at: dt.datetime | None
+    detected_at: dt.datetime
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    content_hash: str
+    version: int
+    backfill: bool
+    extraction_error: str | None = None  # why `text` fell back to the feed's own content
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """A CloudEvent bound for one topic, one encode away from a Kafka record."""
+
+    id: str
+    type: str
+    source: str
+    subject: str | None
+    time: dt.datetime
+    topic: str
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)
+    dataschema: str | None = None

@@ -1,0 +1,286 @@
+"""One poll of one source, through every stage, in the order that keeps delivery safe.
+
+    fetch feed → (304: done) → parse (pool) → detect → for each new entry:
+        fetch page → extract (pool) → statement → event → outbox (one transaction)
+    → save validators, only once every new entry is recorded
+
+This module wires the stages; it owns no stage's logic. Stages never call
+each other: they are handed what they need here.
+
+Failure policy for a new entry whose page cannot be had:
+- a transient failure (timeout, 5xx, pool timeout) leaves the entry
+  unrecorded and the validators unsaved, so the next poll fetches the feed in
+  full and tries again; after `extract.page_attempts` polls it falls back;
+- a permanent failure (404, not HTML, nothing to extract) falls back at once.
+Falling back means publishing the statement with the feed's own text and an
+`extraction_error`, so a statement is never lost to a broken page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from monitor import metrics
+from monitor.config import Config
+from monitor.detect import detect
+from monitor.errors import ExtractionError
+from monitor.events import build_event, content_hash, encode_record, statement_key
+from monitor.extract import extract_article, html_to_text
+from monitor.fetch import Fetcher
+from monitor.models import Article, Candidate, FetchResult, ParsedFeed, Source, Statement
+from monitor.outbox import OutboxRelay
+from monitor.pool import PoolTimeout, WorkerPool
+from monitor.sources import parse_document
+from monitor.state import NewStatementRow, StateStore, Validators
+
+__all__ = ["PollOutcome", "Poller"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What the scheduler needs to know about a poll."""
+
+    outcome: str  # metric label: "200", "304", or an error kind
+    ok: bool
+    retry_after: float | None = None
+    new_statements: int = 0
+    min_interval: float | None = None  # e.g. from RSS <ttl>
+
+
+class _PageUnavailable(Exception):
+    """The statement page could not be had this time; try again at the next poll."""
+
+
+class Poller:
+    """Runs one poll of a source through fetch, parse, detect, extract and record."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: StateStore,
+        fetcher: Fetcher,
+        pool: WorkerPool,
+        outbox: OutboxRelay,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._fetcher = fetcher
+        self._pool = pool
+        self._outbox = outbox
+        self._now = now
+        # Polls in which an entry's page was unavailable, by (source, key).
+        # In memory only: after a restart an entry simply gets fresh attempts.
+        self._page_failures: dict[tuple[str, str], int] = {}
+
+    async def poll(self, source: Source) -> PollOutcome:
+        started = time.monotonic()
+        metrics.INFLIGHT.labels(stage="poll").inc()
+        try:
+            outcome = await self._poll(source)
+        finally:
+            metrics.INFLIGHT.labels(stage="poll").dec()
+            metrics.POLL_DURATION.observe(time.monotonic() - started)
+        metrics.POLLS.labels(source_id=source.id, outcome=outcome.outcome).inc()
+        wall = time.time()
+        metrics.SOURCE_LAST_POLL.labels(source_id=source.id).set(wall)
+        if outcome.ok:
+            metrics.SOURCE_LAST_SUCCESS.labels(source_id=source.id).set(wall)
+        return outcome
+
+    async def _poll(self, source: Source) -> PollOutcome:
+        saved = self._store.validators(source.id)
+        result = await self._fetcher.fetch(
+            source.url, source_id=source.id, kind="feed", timeout=source.timeout,
+            max_bytes=self._config.fetch.max_feed_bytes,
+            etag=saved.etag, last_modified=saved.last_modified,
+        )
+        if result.not_modified:
+            return PollOutcome("304", ok=True, retry_after=result.retry_after)
+        if result.error is not None:
+            log.warning("poll_failed", source_id=source.id, url=source.url,
+                        kind=result.error.kind, status=result.status, error=result.error.message)
+            return PollOutcome(result.error.kind, ok=False, retry_after=result.retry_after)
+
+        validators = Validators(result.etag, result.last_modified, _body_hash(result.body))
+        if validators.body_hash == saved.body_hash and self._store.has_seen(source.id):
+            # The same bytes as last time from a server without validators: no parse.
+            if validators != saved:
+                self._store.save_validators(source.id, validators)
+            return PollOutcome("200", ok=True)
+
+        parsed = await self._parse(source, result)
+        if parsed is None:
+            return PollOutcome("parse", ok=False)
+        new = await self._record_new_entries(source, parsed, validators)
+        return PollOutcome("200", ok=True, new_statements=new, min_interval=parsed.ttl,
+                           retry_after=result.retry_after)
+
+    async def _parse(self, source: Source, result: FetchResult) -> ParsedFeed | None:
+        try:
+            parsed = await self._pool.run(
+                self._config.extract.timeout, parse_document, result.body,
+                source_id=source.id, feed_url=result.final_url, content_type=result.content_type,
+            )
+        except PoolTimeout as exc:
+            metrics.PARSE_ERRORS.labels(source_id=source.id).inc()
+            log.error("feed_parse_timeout", source_id=source.id, url=source.url, error=str(exc))
+            return None
+        if parsed.error is not None and not parsed.entries:
+            metrics.PARSE_ERRORS.labels(source_id=source.id).inc()
+            log.warning("feed_unreadable", source_id=source.id, url=source.url,
+                        error=parsed.error, content_type=result.content_type)
+            return None
+        if parsed.bozo:
+            log.info("feed_malformed_recovered", source_id=source.id, url=source.url,
+                     entries=len(parsed.entries))
+        return parsed
+
+    async def _record_new_entries(
+        self, source: Source, parsed: ParsedFeed, validators: Validators
+    ) -> int:
+        """Record what is new; save the validators only if nothing was left behind."""
+        detection = detect(source.id, parsed.entries, self._store)
+        if detection.first_sight and not source.backfill:
+            self._store.record_silently(
+                source.id,
+                [(statement_key(source.id, c.key), c.key, c.url) for c in detection.new if c.key],
+                validators,
+            )
+            metrics.STATEMENTS_RECORDED_SILENTLY.labels(source_id=source.id).inc(
+                len(detection.new)
+            )
+            log.info("source_first_sight", source_id=source.id, url=source.url,
+                     recorded_silently=len(detection.new), backfill=False)
+            return 0
+
+        outcomes = await asyncio.gather(
+            *(self._record_entry(source, c, backfill=detection.first_sight)
+              for c in detection.new),
+            return_exceptions=True,
+        )
+        left_behind = [o for o in outcomes if o is not True]
+        for failure in left_behind:
+            if isinstance(failure, BaseException) and not isinstance(failure, _PageUnavailable):
+                log.error("entry_failed", source_id=source.id, error=repr(failure))
+        if not left_behind:
+            self._store.save_validators(source.id, validators)
+        return len(outcomes) - len(left_behind)
+
+    async def _record_entry(self, source: Source, candidate: Candidate, *, backfill: bool) -> bool:
+        assert candidate.key is not None
+        article, error = await self._article(source, candidate)
+        statement = self._statement(source, candidate, article, error, backfill=backfill)
+        event = build_event(statement, topic=source.topic)
+        key, value, headers = encode_record(event)
+        await self._outbox.wait_for_room()
+        self._store.record_statement(
+            NewStatementRow(
+                statement_id=statement.statement_id, source_id=source.id,
+                entry_key=candidate.key, url=statement.url, content_hash=statement.content_hash,
+                version=statement.version, detected_at=statement.detected_at.timestamp(),
+                event_id=event.id, topic=event.topic, key=key, value=value, headers=headers,
+            )
+        )
+        self._outbox.notify()
+        self._page_failures.pop((source.id, candidate.key), None)
+        metrics.STATEMENTS_DETECTED.labels(source_id=source.id).inc()
+        log.info("statement_detected", source_id=source.id, url=statement.url,
+                 statement_id=statement.statement_id, title=statement.title)
+        return True
+
+    async def _article(self, source: Source, candidate: Candidate) -> tuple[Article | None, str | None]:
+        """The extracted page, or (None, reason) when the feed's own content must do."""
+        if candidate.url is None:
+            return None, None  # nothing to fetch: the feed entry is the statement
+        metrics.INFLIGHT.labels(stage="extract").inc()
+        try:
+            return await self._fetch_and_extract(source, candidate), None
+        except ExtractionError as exc:
+            metrics.EXTRACTION_FAILURES.labels(source_id=source.id, reason=exc.reason).inc()
+            if exc.retriable and not self._out_of_attempts(source, candidate):
+                log.warning("page_unavailable", source_id=source.id, url=candidate.url,
+                            reason=exc.reason, error=str(exc))
+                raise _PageUnavailable(str(exc)) from exc
+            log.warning("page_fallback_to_feed", source_id=source.id, url=candidate.url,
+                        reason=exc.reason, error=str(exc))
+            return None, f"{exc.reason}: {exc}"
+        finally:
+            metrics.INFLIGHT.labels(stage="extract").dec()
+
+    async def _fetch_and_extract(self, source: Source, candidate: Candidate) -> Article:
+        assert candidate.url is not None
+        page = await self._fetcher.fetch(
+            candidate.url, source_id=source.id, kind="page", timeout=source.timeout,
+            max_bytes=self._config.fetch.max_page_bytes,
+        )
+        if page.error is not None:
+            raise ExtractionError(f"fetch_{page.error.kind}", page.error.message,
+                                  retriable=page.error.retriable)
+        try:
+            article: Article = await self._pool.run(
+                self._config.extract.timeout, extract_article, page.body, url=page.final_url,
+                feed_title=candidate.title, feed_published_at=candidate.published_at,
+            )
+        except PoolTimeout as exc:
+            raise ExtractionError("timeout", str(exc), retriable=True) from exc
+        return article
+
+    def _out_of_attempts(self, source: Source, candidate: Candidate) -> bool:
+        assert candidate.key is not None
+        slot = (source.id, candidate.key)
+        self._page_failures[slot] = self._page_failures.get(slot, 0) + 1
+        return self._page_failures[slot] >= self._config.extract.page_attempts
+
+    def _statement(self, source: Source, candidate: Candidate, article: Article | None,
+                   error: str | None, *, backfill: bool) -> Statement:
+        assert candidate.key is not None
+        if article is not None:
+            title = article.title or candidate.title
+            text = article.text
+            url = article.canonical_url or candidate.url
+        else:
+            title = candidate.title
+            text = html_to_text(candidate.content_html) if candidate.content_html else (
+                candidate.summary or "")
+            url = candidate.url
+        hash_ = content_hash(title, text)
+        return Statement(
+            statement_id=statement_key(source.id, candidate.key),
+            source_id=source.id,
+            source_name=source.name,
+            feed_url=candidate.feed_url,
+            url=url,
+            guid=candidate.guid,
+            title=title,
+            text=text,
+            summary=candidate.summary or (article.description if article else None),
+            language=article.language if article else None,
+            published_at=(article.published_at if article and article.published_at
+                          else candidate.published_at),
+            detected_at=self._now(),
+            authors=_merge(candidate.authors, article.authors if article else ()),
+            tags=_merge(source.tags, candidate.tags, article.tags if article else ()),
+            content_hash=hash_,
+            version=1,
+            backfill=backfill,
+            extraction_error=error,
+        )
+
+
+def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for group in groups for item in group if item))
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()

@@ -1,0 +1,133 @@
+"""The scheduler: one heap of due times for every source.
+
+Ten thousand sources are ten thousand heap entries, not ten thousand sleeping
+tasks. One coroutine (`due()`) sleeps until the earliest entry is due and
+yields it. As Miniflux does, the next check is set *before* the poll runs, so
+a poll that crashes or hangs still moves the schedule; a source whose previous
+poll is still running is not polled twice at once.
+
+After each poll the pipeline reports the outcome (`done`), and the scheduler
+places the next check: the interval with jitter on success, an exponential
+backoff (capped) after errors, and never sooner than a Retry-After allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+
+from monitor.models import Source
+
+__all__ = ["Scheduler"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    source: Source
+    due: float
+    errors: int = 0
+    running: bool = False
+
+
+class Scheduler:
+    """Yields sources as they fall due, on one timer."""
+
+    def __init__(
+        self,
+        sources: Iterable[Source],
+        *,
+        jitter: float = 0.1,
+        max_backoff: float = 3600.0,
+        initial_spread: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._jitter = jitter
+        self._max_backoff = max_backoff
+        self._entries: dict[str, _Entry] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._changed = asyncio.Event()
+        now = clock()
+        for source in sources:
+            # Spread the first polls a little, so start-up is not one thundering herd.
+            first = now + self._rng.uniform(0, min(initial_spread, source.interval))
+            self._entries[source.id] = _Entry(source, first)
+            heapq.heappush(self._heap, (first, source.id))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def due(self) -> AsyncIterator[tuple[Source, float]]:
+        """Yield `(source, lateness_seconds)` forever, as each source falls due."""
+        while True:
+            entry = self._pop_due()
+            if entry is None:
+                await self._sleep_until_next()
+                continue
+            lateness = max(self._clock() - entry.due, 0.0)
+            # Set the next check before polling: a crash or a hang still moves it.
+            entry.running = True
+            self._push(entry, self._clock() + self._next_delay(entry, None))
+            yield entry.source, lateness
+
+    def done(self, source_id: str, *, ok: bool, retry_after: float | None = None,
+             min_interval: float | None = None) -> None:
+        """Record a poll's outcome and place the source's next check."""
+        entry = self._entries.get(source_id)
+        if entry is None:
+            return
+        entry.running = False
+        entry.errors = 0 if ok else entry.errors + 1
+        delay = self._next_delay(entry, retry_after)
+        if min_interval is not None:
+            delay = max(delay, min_interval)
+        self._push(entry, self._clock() + delay)
+
+    def errors(self, source_id: str) -> int:
+        entry = self._entries.get(source_id)
+        return entry.errors if entry else 0
+
+    def _next_delay(self, entry: _Entry, retry_after: float | None) -> float:
+        interval = entry.source.interval
+        if entry.errors:
+            interval = min(interval * (2 ** min(entry.errors, 16)), max(self._max_backoff, interval))
+        delay = interval * self._rng.uniform(1 - self._jitter, 1 + self._jitter)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _push(self, entry: _Entry, due: float) -> None:
+        entry.due = due
+        heapq.heappush(self._heap, (due, entry.source.id))
+        self._changed.set()
+
+    def _pop_due(self) -> _Entry | None:
+        now = self._clock()
+        while self._heap and self._heap[0][0] <= now:
+            due, source_id = heapq.heappop(self._heap)
+            entry = self._entries.get(source_id)
+            # Stale heap items (rescheduled since) are skipped, not searched for and removed.
+            if entry is None or entry.due != due:
+                continue
+            if entry.running:
+                # Still polling from last time: check again one interval later.
+                self._push(entry, now + entry.source.interval)
+                continue
+            return entry
+        return None
+
+    async def _sleep_until_next(self) -> None:
+        self._changed.clear()
+        timeout = None
+        if self._heap:
+            timeout = max(self._heap[0][0] - self._clock(), 0.0)
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+        except TimeoutError:
+            pass

@@ -1,0 +1,73 @@
+"""The service's own HTTP port: `/metrics`, `/healthz` and `/readyz`.
+
+- `/healthz`: the process is alive and its event loop answers.
+- `/readyz`: the config is loaded, the state store is open and the broker
+  answered the last publish or connect. 503 with the failing checks otherwise,
+  as JSON, so an operator sees *why*.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+__all__ = ["HealthServer", "ReadinessCheck"]
+
+# name → () -> (ok, detail)
+ReadinessCheck = Callable[[], tuple[bool, str]]
+
+
+class HealthServer:
+    """An aiohttp server for metrics and probes, on the metrics host and port."""
+
+    def __init__(self, host: str, port: int, checks: Mapping[str, ReadinessCheck]) -> None:
+        self._host = host
+        self._port = port
+        self._checks = checks
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when configured as 0)."""
+        if self._runner is None:
+            return self._port
+        for site in self._runner.sites:
+            server = getattr(site, "_server", None)
+            if server is not None and server.sockets:
+                return int(server.sockets[0].getsockname()[1])
+        return self._port
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(REGISTRY)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        results = {name: check() for name, check in self._checks.items()}
+        ready = all(ok for ok, _ in results.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
+        }
+        return web.Response(
+            text=json.dumps(body), status=200 if ready else 503, content_type="application/json"
+        )

