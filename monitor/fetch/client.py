@@ -294,7 +294,7 @@ class Fetcher:
             async with session.get(
                 target,
                 headers=headers,
-                
+                timeout=_client_timeout(deadline),
                 allow_redirects=self._max_redirects > 0,
                 # aiohttp gives up *on* its n-th redirect; we follow up to n.
                 max_redirects=self._max_redirects + 1,
