@@ -18,6 +18,7 @@ __all__ = [
     "BUILD_INFO",
     "EVENTS_PUBLISHED",
     "EXTRACTION_FAILURES",
+    "FEED_PARSES",
     "FETCH_DURATION",
     "INFLIGHT",
     "LAST_STATEMENT",
@@ -84,6 +85,11 @@ EXTRACTION_FAILURES = Counter(
     f"{_NS}_extraction_failures",
     "Statement pages that could not be fetched or extracted, by source and reason.",
     ["source_id", "reason"],
+)
+FEED_PARSES = Counter(
+    f"{_NS}_feed_parses",
+    "Fetched documents handed to the parser, by source. A 304 or an unchanged body costs none.",
+    ["source_id"],
 )
 PARSE_ERRORS = Counter(
     f"{_NS}_parse_errors",

@@ -109,6 +109,7 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until `stop()`; never raises for broker trouble."""
         backoff = self._min_backoff
+        self._mark_broker_from_probe(await self._probe())  # so /readyz knows at once
         self._wake.set()  # rows left by an earlier run go out first
         while not self._stopping:
             woken = await self._wait_for_work()

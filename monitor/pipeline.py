@@ -127,6 +127,7 @@ class Poller:
                            retry_after=result.retry_after)
 
     async def _parse(self, source: Source, result: FetchResult) -> ParsedFeed | None:
+        metrics.FEED_PARSES.labels(source_id=source.id).inc()
         try:
             parsed = await self._pool.run(
                 self._config.extract.timeout, parse_document, result.body,

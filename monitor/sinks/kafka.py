@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from monitor.config import KafkaConfig
 from monitor.errors import BrokerRefusedError, SinkError
@@ -89,9 +89,14 @@ class KafkaSink:
         )
         try:
             await producer.start()
-        except KafkaError as exc:
+        except KafkaConnectionError as exc:
             await _quietly_stop(producer)
             raise SinkError(f"cannot connect to Kafka at {self._bootstrap}: {exc}") from exc
+        except KafkaError as exc:
+            await _quietly_stop(producer)
+            if self._config.enable_idempotence and not _has_producer_id(producer):
+                raise BrokerRefusedError(IDEMPOTENCE_REFUSED) from exc
+            raise SinkError(f"Kafka at {self._bootstrap} refused the producer: {exc!r}") from exc
         self._producer = producer
 
     async def send(self, records: Sequence[OutboxRecord]) -> list[BaseException | None]:
@@ -139,15 +144,10 @@ class KafkaSink:
             await _quietly_stop(producer)
 
     def _explain(self, exc: KafkaError) -> SinkError:
-        if self._config.enable_idempotence and not self._has_producer_id():
+        if (self._config.enable_idempotence and self._producer is not None
+                and not _has_producer_id(self._producer)):
             return BrokerRefusedError(IDEMPOTENCE_REFUSED)
         return SinkError(f"Kafka did not acknowledge: {exc!r}")
-
-    def _has_producer_id(self) -> bool:
-        # aiokafka keeps the producer id on its transaction manager; there is
-        # no public accessor. Without one, assume the id was granted.
-        manager = getattr(self._producer, "_txn_manager", None)
-        return bool(manager is None or manager.has_pid())
 
     async def _create_topics(self) -> None:
         admin = AIOKafkaAdminClient(**client_options(self._config, self._bootstrap))
@@ -171,6 +171,13 @@ class KafkaSink:
             raise SinkError(f"cannot create topics {self._topics} on {self._bootstrap}: {exc}") from exc
         finally:
             await _quietly_close(admin)
+
+
+def _has_producer_id(producer: AIOKafkaProducer) -> bool:
+    # aiokafka keeps the producer id on its transaction manager; there is no
+    # public accessor. Without a manager (idempotence off) there is nothing to refuse.
+    manager = getattr(producer, "_txn_manager", None)
+    return bool(manager is None or manager.has_pid())
 
 
 async def _quietly_stop(producer: AIOKafkaProducer) -> None:
