@@ -32,7 +32,8 @@ from monitor.config import Config
 from monitor.detect import detect
 from monitor.errors import ExtractionError
 from monitor.events import build_event, content_hash, encode_record, statement_key
-from monitor.extract import extract_article, html_to_text
+from monitor.extract import extract_article
+from monitor.extract.feedtext import html_to_text
 from monitor.fetch import Fetcher
 from monitor.models import Article, Candidate, FetchResult, ParsedFeed, Source, Statement
 from monitor.outbox import OutboxRelay
