@@ -21,14 +21,14 @@ import time
 import structlog
 
 from monitor import __version__, metrics
-from monitor.config import Config
+from monitor.config import Config, KafkaConfig
 from monitor.fetch import Fetcher, HostLimits
 from monitor.models import Source
 from monitor.outbox import OutboxRelay
-from monitor.pipeline import PollOutcome, Poller
+from monitor.pipeline import Poller, PollOutcome
 from monitor.pool import WorkerPool
 from monitor.scheduler import Scheduler
-from monitor.server import HealthServer
+from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import StateStore
@@ -77,17 +77,24 @@ class Service:
         self.relay = relay = OutboxRelay(
             self.store, sink, max_pending=self.config.state.outbox_max_events
         )
-        poller = Poller(self.config, store=self.store, fetcher=self.fetcher, pool=self.pool,
-                        outbox=relay)
+        poller = Poller(
+            self.config, store=self.store, fetcher=self.fetcher, pool=self.pool, outbox=relay
+        )
         if self.config.metrics.enabled:
-            self.server = HealthServer(self.config.metrics.host, self.config.metrics.port,
-                                       self._readiness_checks())
+            self.server = HealthServer(
+                self.config.metrics.host, self.config.metrics.port, self._readiness_checks()
+            )
             await self.server.start()
         for source in self.sources:
             metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
-        log.info("service_started", version=__version__, sources=len(self.sources),
-                 bootstrap_servers=bootstrap, state=str(self.config.state.path),
-                 metrics_port=self.server.port if self.server else None)
+        log.info(
+            "service_started",
+            version=__version__,
+            sources=len(self.sources),
+            bootstrap_servers=bootstrap,
+            state=str(self.config.state.path),
+            metrics_port=self.server.port if self.server else None,
+        )
 
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         scheduling = asyncio.create_task(self._schedule(poller), name="scheduler")
@@ -96,15 +103,17 @@ class Service:
         finally:
             await self._shutdown(scheduling, relay_task, sink)
 
-    def _broker(self) -> tuple[str, object]:
+    def _broker(self) -> tuple[str, KafkaConfig]:
         kafka = self.config.kafka
         if not kafka.embedded:
             return kafka.bootstrap_servers, kafka
         self.embedded = EmbeddedBroker()
         self.embedded.start()
         if kafka.enable_idempotence:
-            log.warning("idempotence_disabled_for_embedded_broker",
-                        reason="the embedded broker does not support InitProducerId")
+            log.warning(
+                "idempotence_disabled_for_embedded_broker",
+                reason="the embedded broker does not support InitProducerId",
+            )
         return self.embedded.bootstrap_servers, kafka.model_copy(
             update={"enable_idempotence": False}
         )
@@ -120,8 +129,9 @@ class Service:
             self._polls.add(task)
             task.add_done_callback(self._polls.discard)
 
-    async def _poll(self, poller: Poller, scheduler: Scheduler, source: Source,
-                    slots: asyncio.Semaphore) -> None:
+    async def _poll(
+        self, poller: Poller, scheduler: Scheduler, source: Source, slots: asyncio.Semaphore
+    ) -> None:
         outcome = PollOutcome("internal", ok=False)
         try:
             outcome = await poller.poll(source)
@@ -131,11 +141,16 @@ class Service:
             metrics.POLLS.labels(source_id=source.id, outcome="internal").inc()
         finally:
             slots.release()
-            scheduler.done(source.id, ok=outcome.ok, retry_after=outcome.retry_after,
-                           min_interval=outcome.min_interval)
+            scheduler.done(
+                source.id,
+                ok=outcome.ok,
+                retry_after=outcome.retry_after,
+                min_interval=outcome.min_interval,
+            )
 
-    async def _shutdown(self, scheduling: asyncio.Task[None], relay_task: asyncio.Task[None],
-                        sink: KafkaSink) -> None:
+    async def _shutdown(
+        self, scheduling: asyncio.Task[None], relay_task: asyncio.Task[None], sink: KafkaSink
+    ) -> None:
         started = time.monotonic()
         log.info("service_stopping", inflight_polls=len(self._polls))
         scheduling.cancel()
@@ -163,10 +178,14 @@ class Service:
             await self.server.stop()
         if self.embedded is not None:
             self.embedded.stop()
-        log.info("service_stopped", drained=drained, outbox_pending=pending,
-                 seconds=round(time.monotonic() - started, 3))
+        log.info(
+            "service_stopped",
+            drained=drained,
+            outbox_pending=pending,
+            seconds=round(time.monotonic() - started, 3),
+        )
 
-    def _readiness_checks(self) -> dict[str, object]:
+    def _readiness_checks(self) -> dict[str, ReadinessCheck]:
         relay = self.relay
 
         def broker() -> tuple[bool, str]:

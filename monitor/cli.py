@@ -7,6 +7,7 @@ broker cannot be reached by `tail`), 2 an invalid config or invalid usage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -29,7 +30,10 @@ log = structlog.get_logger(__name__)
 EXIT_INVALID = 2
 
 _config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Config file. Default: $MONITOR_CONFIG, else ./config.yaml.",
 )
 
@@ -76,8 +80,12 @@ def check(config_path: Path | None) -> None:
 
 
 @main.command()
-@click.option("--url", default=None, help="The page's URL, for file inputs (canonical and relative links).")
-@click.option("--timeout", default=30.0, show_default=True, help="Fetch timeout for URL inputs, seconds.")
+@click.option(
+    "--url", default=None, help="The page's URL, for file inputs (canonical and relative links)."
+)
+@click.option(
+    "--timeout", default=30.0, show_default=True, help="Fetch timeout for URL inputs, seconds."
+)
 @click.argument("inputs", metavar="SOURCE...", nargs=-1, required=True)
 def extract(url: str | None, timeout: float, inputs: tuple[str, ...]) -> None:
     """Extract statements from files or http(s) URLs; one JSON object per line per SOURCE."""
@@ -90,10 +98,17 @@ def extract(url: str | None, timeout: float, inputs: tuple[str, ...]) -> None:
 
 @main.command()
 @_config_option
-@click.option("--topic", "topics", multiple=True, help="Topic to follow (repeatable). Default: every statement topic of the config.")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    help="Topic to follow (repeatable). Default: every statement topic of the config.",
+)
 @click.option("--from-beginning", is_flag=True, help="Start from the oldest retained event.")
 @click.option("--json", "as_json", is_flag=True, help="Print each raw CloudEvent as one JSON line.")
-def tail(config_path: Path | None, topics: tuple[str, ...], from_beginning: bool, as_json: bool) -> None:
+def tail(
+    config_path: Path | None, topics: tuple[str, ...], from_beginning: bool, as_json: bool
+) -> None:
     """Follow the statement topic(s) and print each event as it arrives."""
     config = _load(config_path)
     configure_logging("warning", config.log.format)
@@ -114,10 +129,15 @@ async def _tail(config: Config, topics: list[str], from_beginning: bool, as_json
     from monitor.sinks.embedded import EmbeddedBroker
     from monitor.sinks.kafka import client_options
 
-    bootstrap = (EmbeddedBroker().bootstrap_servers if config.kafka.embedded
-                 else config.kafka.bootstrap_servers)
+    bootstrap = (
+        EmbeddedBroker().bootstrap_servers
+        if config.kafka.embedded
+        else config.kafka.bootstrap_servers
+    )
     consumer = AIOKafkaConsumer(
-        *topics, **client_options(config.kafka, bootstrap), group_id=None,
+        *topics,
+        **client_options(config.kafka, bootstrap),
+        group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
     try:
@@ -129,11 +149,16 @@ async def _tail(config: Config, topics: list[str], from_beginning: bool, as_json
             try:
                 event = decode_record(record.value)
             except ValueError as exc:
-                click.echo(f"[{record.topic}] skipped a record that is not a statement event: {exc}",
-                           err=True)
+                click.echo(
+                    f"[{record.topic}] skipped a record that is not a statement event: {exc}",
+                    err=True,
+                )
                 continue
-            click.echo(json.dumps(event, ensure_ascii=False) if as_json
-                       else format_event(event, topic=record.topic))
+            click.echo(
+                json.dumps(event, ensure_ascii=False)
+                if as_json
+                else format_event(event, topic=record.topic)
+            )
     finally:
         await consumer.stop()
 
@@ -143,21 +168,24 @@ def format_event(event: dict[str, Any], *, topic: str, lines: int = 4) -> str:
     data = event.get("data") or {}
     when = data.get("published_at") or event.get("time") or ""
     with_time = when
-    try:
-        with_time = dt.datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
-    except (ValueError, AttributeError):
-        pass
+    with contextlib.suppress(ValueError, AttributeError):
+        with_time = dt.datetime.fromisoformat(when.replace("Z", "+00:00")).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        )
     paragraphs = [p for p in (data.get("text") or "").split("\n\n") if p.strip()]
     body = textwrap.fill(" ".join(paragraphs)[:600], width=88, max_lines=lines, placeholder=" …")
     header = f"── {data.get('source_name') or data.get('source_id')} · {with_time} · {topic}"
     version = data.get("version", 1)
     kind = str(event.get("type", "")).rsplit(".", 1)[-1]
     return "\n".join(
-        part for part in (
+        part
+        for part in (
             header,
-            f"   {data.get('title') or '(no title)'}" + (f"  [v{version} {kind}]" if version != 1 else ""),
+            f"   {data.get('title') or '(no title)'}"
+            + (f"  [v{version} {kind}]" if version != 1 else ""),
             textwrap.indent(body, "   ") if body else None,
             f"   {data.get('url') or event.get('subject') or ''}",
             "",
-        ) if part is not None
+        )
+        if part is not None
     )

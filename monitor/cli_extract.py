@@ -32,15 +32,17 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
         "summary": article.description,
         "language": article.language,
         "published_at": article.published_at.isoformat().replace("+00:00", "Z")
-        if article.published_at else None,
+        if article.published_at
+        else None,
         "authors": list(article.authors),
         "tags": list(article.tags),
         "content_hash": content_hash(article.title, article.text),
     }
 
 
-async def extract_inputs(inputs: tuple[str, ...], *, url: str | None, timeout: float,
-                         out: TextIO) -> int:
+async def extract_inputs(
+    inputs: tuple[str, ...], *, url: str | None, timeout: float, out: TextIO
+) -> int:
     """Extract each input in turn and print a JSON line for it. Returns the failure count."""
     failures = 0
     async with Fetcher(user_agent="statement-monitor-extract") as fetcher:
@@ -57,15 +59,17 @@ async def extract_inputs(inputs: tuple[str, ...], *, url: str | None, timeout: f
     return failures
 
 
-async def _read(item: str, *, url: str | None, fetcher: Fetcher,
-                timeout: float) -> tuple[bytes, str | None]:
+async def _read(
+    item: str, *, url: str | None, fetcher: Fetcher, timeout: float
+) -> tuple[bytes, str | None]:
     if item.lower().startswith(("http://", "https://")):
-        result = await fetcher.fetch(item, source_id="cli", kind="page", timeout=timeout,
-                                     max_bytes=_MAX_PAGE_BYTES)
+        result = await fetcher.fetch(
+            item, source_id="cli", kind="page", timeout=timeout, max_bytes=_MAX_PAGE_BYTES
+        )
         if result.error is not None:
             raise ExtractionError(result.error.kind, f"fetch failed: {result.error.message}")
         return result.body, result.final_url
-    return Path(item).read_bytes(), url
+    return await asyncio.to_thread(Path(item).read_bytes), url
 
 
 def _describe(exc: Exception) -> str:

@@ -126,7 +126,7 @@ class StateConfig(_Strict):
 
 class MetricsConfig(_Strict):
     enabled: bool = True
-    host: str = "0.0.0.0"  # noqa: S104 - a metrics endpoint is meant to be scraped
+    host: str = "0.0.0.0"  # a metrics endpoint is meant to be scraped
     port: int = Field(default=9108, ge=0, le=65535)
 
 
@@ -181,7 +181,8 @@ class SourceConfig(_Strict):
     def _id_is_a_label(cls, value: str) -> str:
         if not _SOURCE_ID.match(value):
             raise PydanticCustomError(
-                "source_id", "must match [a-z0-9_-]+ (it becomes a metric label), got {value}",
+                "source_id",
+                "must match [a-z0-9_-]+ (it becomes a metric label), got {value}",
                 {"value": repr(value)},
             )
         return value
@@ -191,7 +192,9 @@ class SourceConfig(_Strict):
     def _url_is_http(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
             raise PydanticCustomError(
-                "url", "must be an absolute http:// or https:// URL, got {value}", {"value": repr(value)}
+                "url",
+                "must be an absolute http:// or https:// URL, got {value}",
+                {"value": repr(value)},
             )
         return value
 
@@ -303,8 +306,10 @@ def _read_yaml(path: Path, origin: str) -> dict[str, Any]:
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ConfigError([f"(top level): must be a mapping of sections, got {type(loaded).__name__}"],
-                          origin=origin)
+        raise ConfigError(
+            [f"(top level): must be a mapping of sections, got {type(loaded).__name__}"],
+            origin=origin,
+        )
     return loaded
 
 
@@ -319,7 +324,7 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     for name in sorted(env):
         if not name.upper().startswith(ENV_PREFIX) or name.upper() == ENV_PREFIX:
             continue
-        keys = [part.lower() for part in name[len(ENV_PREFIX):].split("__") if part]
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if keys:
             _set_path(raw, keys, _parse_env_value(env[name]))
 
@@ -375,7 +380,11 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part.startswith(("function-", "literal[", "constrained-")) or part in {
-            "float", "int", "str", "bool", "none",
+            "float",
+            "int",
+            "str",
+            "bool",
+            "none",
         }:
             continue  # pydantic names the union branch it tried; the user never wrote it
         else:

@@ -26,9 +26,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if use_console
-        else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
     numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(

@@ -19,6 +19,7 @@ it when a row is written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Sequence
@@ -38,7 +39,10 @@ log = structlog.get_logger(__name__)
 def acked_prefix(
     records: Sequence[OutboxRecord], outcomes: Sequence[BaseException | None]
 ) -> list[OutboxRecord]:
-    """The records that may leave the outbox: acknowledged, and not behind a failed one of their key."""
+    """The records that may leave the outbox.
+
+    Those acknowledged, except any behind a failed record of the same key.
+    """
     blocked_keys: set[bytes] = set()
     done: list[OutboxRecord] = []
     for record, outcome in zip(records, outcomes, strict=True):
@@ -177,10 +181,8 @@ class OutboxRelay:
 
     async def _sleep(self, seconds: float) -> None:
         """Back off for `seconds`, or less if the relay is stopped."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _relay_batch(self) -> int | None:
         """Send one batch. The number acknowledged, or None when the broker failed."""

@@ -102,15 +102,25 @@ class Poller:
     async def _poll(self, source: Source) -> PollOutcome:
         saved = self._store.validators(source.id)
         result = await self._fetcher.fetch(
-            source.url, source_id=source.id, kind="feed", timeout=source.timeout,
+            source.url,
+            source_id=source.id,
+            kind="feed",
+            timeout=source.timeout,
             max_bytes=self._config.fetch.max_feed_bytes,
-            etag=saved.etag, last_modified=saved.last_modified,
+            etag=saved.etag,
+            last_modified=saved.last_modified,
         )
         if result.not_modified:
             return PollOutcome("304", ok=True, retry_after=result.retry_after)
         if result.error is not None:
-            log.warning("poll_failed", source_id=source.id, url=source.url,
-                        kind=result.error.kind, status=result.status, error=result.error.message)
+            log.warning(
+                "poll_failed",
+                source_id=source.id,
+                url=source.url,
+                kind=result.error.kind,
+                status=result.status,
+                error=result.error.message,
+            )
             return PollOutcome(result.error.kind, ok=False, retry_after=result.retry_after)
 
         validators = Validators(result.etag, result.last_modified, _body_hash(result.body))
@@ -124,15 +134,24 @@ class Poller:
         if parsed is None:
             return PollOutcome("parse", ok=False)
         new = await self._record_new_entries(source, parsed, validators)
-        return PollOutcome("200", ok=True, new_statements=new, min_interval=parsed.ttl,
-                           retry_after=result.retry_after)
+        return PollOutcome(
+            "200",
+            ok=True,
+            new_statements=new,
+            min_interval=parsed.ttl,
+            retry_after=result.retry_after,
+        )
 
     async def _parse(self, source: Source, result: FetchResult) -> ParsedFeed | None:
         metrics.FEED_PARSES.labels(source_id=source.id).inc()
         try:
             parsed = await self._pool.run(
-                self._config.extract.timeout, parse_document, result.body,
-                source_id=source.id, feed_url=result.final_url, content_type=result.content_type,
+                self._config.extract.timeout,
+                parse_document,
+                result.body,
+                source_id=source.id,
+                feed_url=result.final_url,
+                content_type=result.content_type,
             )
         except PoolTimeout as exc:
             metrics.PARSE_ERRORS.labels(source_id=source.id).inc()
@@ -140,12 +159,21 @@ class Poller:
             return None
         if parsed.error is not None and not parsed.entries:
             metrics.PARSE_ERRORS.labels(source_id=source.id).inc()
-            log.warning("feed_unreadable", source_id=source.id, url=source.url,
-                        error=parsed.error, content_type=result.content_type)
+            log.warning(
+                "feed_unreadable",
+                source_id=source.id,
+                url=source.url,
+                error=parsed.error,
+                content_type=result.content_type,
+            )
             return None
         if parsed.bozo:
-            log.info("feed_malformed_recovered", source_id=source.id, url=source.url,
-                     entries=len(parsed.entries))
+            log.info(
+                "feed_malformed_recovered",
+                source_id=source.id,
+                url=source.url,
+                entries=len(parsed.entries),
+            )
         return parsed
 
     async def _record_new_entries(
@@ -159,16 +187,18 @@ class Poller:
                 [(statement_key(source.id, c.key), c.key, c.url) for c in detection.new if c.key],
                 validators,
             )
-            metrics.STATEMENTS_RECORDED_SILENTLY.labels(source_id=source.id).inc(
-                len(detection.new)
+            metrics.STATEMENTS_RECORDED_SILENTLY.labels(source_id=source.id).inc(len(detection.new))
+            log.info(
+                "source_first_sight",
+                source_id=source.id,
+                url=source.url,
+                recorded_silently=len(detection.new),
+                backfill=False,
             )
-            log.info("source_first_sight", source_id=source.id, url=source.url,
-                     recorded_silently=len(detection.new), backfill=False)
             return 0
 
         outcomes = await asyncio.gather(
-            *(self._record_entry(source, c, backfill=detection.first_sight)
-              for c in detection.new),
+            *(self._record_entry(source, c, backfill=detection.first_sight) for c in detection.new),
             return_exceptions=True,
         )
         left_behind = [o for o in outcomes if o is not True]
@@ -188,20 +218,35 @@ class Poller:
         await self._outbox.wait_for_room()
         self._store.record_statement(
             NewStatementRow(
-                statement_id=statement.statement_id, source_id=source.id,
-                entry_key=candidate.key, url=statement.url, content_hash=statement.content_hash,
-                version=statement.version, detected_at=statement.detected_at.timestamp(),
-                event_id=event.id, topic=event.topic, key=key, value=value, headers=headers,
+                statement_id=statement.statement_id,
+                source_id=source.id,
+                entry_key=candidate.key,
+                url=statement.url,
+                content_hash=statement.content_hash,
+                version=statement.version,
+                detected_at=statement.detected_at.timestamp(),
+                event_id=event.id,
+                topic=event.topic,
+                key=key,
+                value=value,
+                headers=headers,
             )
         )
         self._outbox.notify()
         self._page_failures.pop((source.id, candidate.key), None)
         metrics.STATEMENTS_DETECTED.labels(source_id=source.id).inc()
-        log.info("statement_detected", source_id=source.id, url=statement.url,
-                 statement_id=statement.statement_id, title=statement.title)
+        log.info(
+            "statement_detected",
+            source_id=source.id,
+            url=statement.url,
+            statement_id=statement.statement_id,
+            title=statement.title,
+        )
         return True
 
-    async def _article(self, source: Source, candidate: Candidate) -> tuple[Article | None, str | None]:
+    async def _article(
+        self, source: Source, candidate: Candidate
+    ) -> tuple[Article | None, str | None]:
         """The extracted page, or (None, reason) when the feed's own content must do."""
         if candidate.url is None:
             return None, None  # nothing to fetch: the feed entry is the statement
@@ -211,11 +256,21 @@ class Poller:
         except ExtractionError as exc:
             metrics.EXTRACTION_FAILURES.labels(source_id=source.id, reason=exc.reason).inc()
             if exc.retriable and not self._out_of_attempts(source, candidate):
-                log.warning("page_unavailable", source_id=source.id, url=candidate.url,
-                            reason=exc.reason, error=str(exc))
+                log.warning(
+                    "page_unavailable",
+                    source_id=source.id,
+                    url=candidate.url,
+                    reason=exc.reason,
+                    error=str(exc),
+                )
                 raise _PageUnavailable(str(exc)) from exc
-            log.warning("page_fallback_to_feed", source_id=source.id, url=candidate.url,
-                        reason=exc.reason, error=str(exc))
+            log.warning(
+                "page_fallback_to_feed",
+                source_id=source.id,
+                url=candidate.url,
+                reason=exc.reason,
+                error=str(exc),
+            )
             return None, f"{exc.reason}: {exc}"
         finally:
             metrics.INFLIGHT.labels(stage="extract").dec()
@@ -223,16 +278,24 @@ class Poller:
     async def _fetch_and_extract(self, source: Source, candidate: Candidate) -> Article:
         assert candidate.url is not None
         page = await self._fetcher.fetch(
-            candidate.url, source_id=source.id, kind="page", timeout=source.timeout,
+            candidate.url,
+            source_id=source.id,
+            kind="page",
+            timeout=source.timeout,
             max_bytes=self._config.fetch.max_page_bytes,
         )
         if page.error is not None:
-            raise ExtractionError(f"fetch_{page.error.kind}", page.error.message,
-                                  retriable=page.error.retriable)
+            raise ExtractionError(
+                f"fetch_{page.error.kind}", page.error.message, retriable=page.error.retriable
+            )
         try:
             article: Article = await self._pool.run(
-                self._config.extract.timeout, extract_article, page.body, url=page.final_url,
-                feed_title=candidate.title, feed_published_at=candidate.published_at,
+                self._config.extract.timeout,
+                extract_article,
+                page.body,
+                url=page.final_url,
+                feed_title=candidate.title,
+                feed_published_at=candidate.published_at,
             )
         except PoolTimeout as exc:
             raise ExtractionError("timeout", str(exc), retriable=True) from exc
@@ -244,8 +307,15 @@ class Poller:
         self._page_failures[slot] = self._page_failures.get(slot, 0) + 1
         return self._page_failures[slot] >= self._config.extract.page_attempts
 
-    def _statement(self, source: Source, candidate: Candidate, article: Article | None,
-                   error: str | None, *, backfill: bool) -> Statement:
+    def _statement(
+        self,
+        source: Source,
+        candidate: Candidate,
+        article: Article | None,
+        error: str | None,
+        *,
+        backfill: bool,
+    ) -> Statement:
         assert candidate.key is not None
         if article is not None:
             title = article.title or candidate.title
@@ -253,8 +323,11 @@ class Poller:
             url = article.canonical_url or candidate.url
         else:
             title = candidate.title
-            text = html_to_text(candidate.content_html) if candidate.content_html else (
-                candidate.summary or "")
+            text = (
+                html_to_text(candidate.content_html)
+                if candidate.content_html
+                else (candidate.summary or "")
+            )
             url = candidate.url
         hash_ = content_hash(title, text)
         return Statement(
@@ -268,8 +341,9 @@ class Poller:
             text=text,
             summary=candidate.summary or (article.description if article else None),
             language=article.language if article else None,
-            published_at=(article.published_at if article and article.published_at
-                          else candidate.published_at),
+            published_at=(
+                article.published_at if article and article.published_at else candidate.published_at
+            ),
             detected_at=self._now(),
             authors=_merge(candidate.authors, article.authors if article else ()),
             tags=_merge(source.tags, candidate.tags, article.tags if article else ()),

@@ -14,6 +14,7 @@ backoff (capped) after errors, and never sooner than a Retry-After allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import random
 import time
@@ -76,8 +77,14 @@ class Scheduler:
             self._push(entry, self._clock() + self._next_delay(entry, None))
             yield entry.source, lateness
 
-    def done(self, source_id: str, *, ok: bool, retry_after: float | None = None,
-             min_interval: float | None = None) -> None:
+    def done(
+        self,
+        source_id: str,
+        *,
+        ok: bool,
+        retry_after: float | None = None,
+        min_interval: float | None = None,
+    ) -> None:
         """Record a poll's outcome and place the source's next check."""
         entry = self._entries.get(source_id)
         if entry is None:
@@ -96,7 +103,9 @@ class Scheduler:
     def _next_delay(self, entry: _Entry, retry_after: float | None) -> float:
         interval = entry.source.interval
         if entry.errors:
-            interval = min(interval * (2 ** min(entry.errors, 16)), max(self._max_backoff, interval))
+            interval = min(
+                interval * (2 ** min(entry.errors, 16)), max(self._max_backoff, interval)
+            )
         delay = interval * self._rng.uniform(1 - self._jitter, 1 + self._jitter)
         if retry_after is not None:
             delay = max(delay, retry_after)
@@ -127,7 +136,5 @@ class Scheduler:
         timeout = None
         if self._heap:
             timeout = max(self._heap[0][0] - self._clock(), 0.0)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout=timeout)
-        except TimeoutError:
-            pass

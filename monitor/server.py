@@ -66,7 +66,9 @@ class HealthServer:
         ready = all(ok for ok, _ in results.values())
         body = {
             "status": "ready" if ready else "not ready",
-            "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
+            "checks": {
+                name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()
+            },
         }
         return web.Response(
             text=json.dumps(body), status=200 if ready else 503, content_type="application/json"

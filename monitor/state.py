@@ -212,8 +212,13 @@ class StateStore:
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(source_id) DO UPDATE SET "
             "etag=excluded.etag, last_modified=excluded.last_modified, "
             "body_hash=excluded.body_hash, updated_at=excluded.updated_at",
-            (source_id, validators.etag, validators.last_modified, validators.body_hash,
-             time.time()),
+            (
+                source_id,
+                validators.etag,
+                validators.last_modified,
+                validators.body_hash,
+                time.time(),
+            ),
         )
         self._validators[source_id] = validators
         self._seen_sources.add(source_id)
@@ -229,7 +234,7 @@ class StateStore:
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT entry_key, statement_id, content_hash, version FROM statements "  # noqa: S608 - only placeholders are interpolated
+                f"SELECT entry_key, statement_id, content_hash, version FROM statements "
                 f"WHERE source_id = ? AND entry_key IN ({marks})",
                 (source_id, *chunk),
             )
@@ -245,14 +250,29 @@ class StateStore:
                 "version, published, acked_at, detected_at) VALUES (?, ?, ?, ?, ?, ?, 1, NULL, ?) "
                 "ON CONFLICT(statement_id) DO UPDATE SET content_hash=excluded.content_hash, "
                 "version=excluded.version, url=excluded.url, published=1, acked_at=NULL",
-                (row.statement_id, row.source_id, row.entry_key, row.url, row.content_hash,
-                 row.version, row.detected_at),
+                (
+                    row.statement_id,
+                    row.source_id,
+                    row.entry_key,
+                    row.url,
+                    row.content_hash,
+                    row.version,
+                    row.detected_at,
+                ),
             )
             db.execute(
                 "INSERT INTO outbox(event_id, statement_id, source_id, topic, key, value, headers, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.event_id, row.statement_id, row.source_id, row.topic, row.key, row.value,
-                 _encode_headers(row.headers), time.time()),
+                (
+                    row.event_id,
+                    row.statement_id,
+                    row.source_id,
+                    row.topic,
+                    row.key,
+                    row.value,
+                    _encode_headers(row.headers),
+                    time.time(),
+                ),
             )
 
     def record_silently(
@@ -296,12 +316,27 @@ class StateStore:
         )
         return [
             OutboxRecord(
-                seq=seq, event_id=event_id, statement_id=statement_id, source_id=source_id,
-                topic=topic, key=bytes(key), value=bytes(value),
-                headers=_decode_headers(headers), created_at=created_at,
+                seq=seq,
+                event_id=event_id,
+                statement_id=statement_id,
+                source_id=source_id,
+                topic=topic,
+                key=bytes(key),
+                value=bytes(value),
+                headers=_decode_headers(headers),
+                created_at=created_at,
             )
-            for seq, event_id, statement_id, source_id, topic, key, value, headers, created_at
-            in rows
+            for (
+                seq,
+                event_id,
+                statement_id,
+                source_id,
+                topic,
+                key,
+                value,
+                headers,
+                created_at,
+            ) in rows
         ]
 
     def outbox_acked(self, records: Sequence[OutboxRecord]) -> None:

@@ -23,7 +23,9 @@ from tests.sites.loopback import LoopbackSite
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "monitor/schema/statement-v1.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[1] / "monitor/schema/statement-v1.json").read_text()
+)
 RSS = "application/rss+xml; charset=utf-8"
 WHEN = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)
 
@@ -60,22 +62,38 @@ async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
 
 
 def statement_page(site: LoopbackSite, n: int) -> str:
-    return site.put(f"/news/{n}.html", page(f"Statement number {n}", [
-        f"The ministry announced measure number {n} today after a meeting of the board.",
-        "The measure takes effect on the first day of next month and applies nationwide.",
-    ]))
+    return site.put(
+        f"/news/{n}.html",
+        page(
+            f"Statement number {n}",
+            [
+                f"The ministry announced measure number {n} today after a meeting of the board.",
+                "The measure takes effect on the first day of next month and applies nationwide.",
+            ],
+        ),
+    )
 
 
-async def test_a_new_item_becomes_exactly_one_event(tmp_path: Path, site: LoopbackSite, topic: str,
-                                                    kafka_bootstrap: str, events: EventReader) -> None:
+async def test_a_new_item_becomes_exactly_one_event(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str, events: EventReader
+) -> None:
     feed = [Item("Statement number 1", statement_page(site, 1), guid="g-1", published=WHEN)]
     site.put("/feed.xml", rss(feed), content_type=RSS)
-    source = {"id": "ministry", "name": "Ministry of Examples", "url": site.url("/feed.xml"),
-              "backfill": False, "tags": ["example"]}
+    source = {
+        "id": "ministry",
+        "name": "Ministry of Examples",
+        "url": site.url("/feed.xml"),
+        "backfill": False,
+        "tags": ["example"],
+    }
     config = make_config(tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[source])
     async with running(config) as service:
-        await wait_until(lambda: service.store.has_seen("ministry"))  # first sight: recorded silently
-        feed.insert(0, Item("Statement number 2", statement_page(site, 2), guid="g-2", published=WHEN))
+        await wait_until(
+            lambda: service.store.has_seen("ministry")
+        )  # first sight: recorded silently
+        feed.insert(
+            0, Item("Statement number 2", statement_page(site, 2), guid="g-2", published=WHEN)
+        )
         site.put("/feed.xml", rss(feed), content_type=RSS)
         received = await events.read(1, settle=1.5)
     assert len(received) == 1, [e["data"]["title"] for e in received]
@@ -85,11 +103,19 @@ async def test_a_new_item_becomes_exactly_one_event(tmp_path: Path, site: Loopba
     assert event["type"] == "org.statement-monitor.statement.published"
     assert event["source"] == "urn:statement-monitor:source:ministry"
     assert event["subject"] == site.url("/news/2.html")
-    assert (data["source_id"], data["source_name"], data["guid"]) == ("ministry", "Ministry of Examples", "g-2")
+    assert (data["source_id"], data["source_name"], data["guid"]) == (
+        "ministry",
+        "Ministry of Examples",
+        "g-2",
+    )
     assert data["feed_url"] == site.url("/feed.xml")
     assert data["title"] == "Statement number 2"
     assert data["text"].startswith("The ministry announced measure number 2")
-    assert "\n\n" in data["text"] and "Related news" not in data["text"] and "Privacy" not in data["text"]
+    assert (
+        "\n\n" in data["text"]
+        and "Related news" not in data["text"]
+        and "Privacy" not in data["text"]
+    )
     assert data["language"] == "en"
     assert data["published_at"].startswith("2025-03-14")
     assert (data["version"], data["backfill"]) == (1, False)
@@ -99,12 +125,17 @@ async def test_a_new_item_becomes_exactly_one_event(tmp_path: Path, site: Loopba
     assert record.key.decode() == data["statement_id"]
 
 
-async def test_the_seed_statement_comes_out_clean(tmp_path: Path, site: LoopbackSite, topic: str,
-                                                  kafka_bootstrap: str, events: EventReader) -> None:
+async def test_the_seed_statement_comes_out_clean(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str, events: EventReader
+) -> None:
     url = site.put(seed_page.SEED_PATH, seed_page.seed_page_html())
     site.put("/feed.xml", rss([Item("Briefing", url, guid="seed")]), content_type=RSS)
-    config = make_config(tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[
-        {"id": "mod-ru-en", "url": site.url("/feed.xml"), "backfill": True}])
+    config = make_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        sources=[{"id": "mod-ru-en", "url": site.url("/feed.xml"), "backfill": True}],
+    )
     async with running(config):
         received = await events.read(1)
     data = received[0]["data"]
@@ -117,18 +148,29 @@ async def test_the_seed_statement_comes_out_clean(tmp_path: Path, site: Loopback
         assert noise not in text
 
 
-async def test_a_restart_publishes_nothing_twice(tmp_path: Path, site: LoopbackSite, topic: str,
-                                                 kafka_bootstrap: str, events: EventReader) -> None:
-    items = [Item(f"Statement number {n}", statement_page(site, n), guid=f"g-{n}") for n in (1, 2, 3)]
+async def test_a_restart_publishes_nothing_twice(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str, events: EventReader
+) -> None:
+    items = [
+        Item(f"Statement number {n}", statement_page(site, n), guid=f"g-{n}") for n in (1, 2, 3)
+    ]
     # No ETag: every poll downloads the feed in full, so only the state store prevents repeats.
     site.put("/feed.xml", rss(items), content_type=RSS, etag=False)
-    config = make_config(tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[
-        {"id": "ministry", "url": site.url("/feed.xml"), "backfill": True}])
+    config = make_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        sources=[{"id": "ministry", "url": site.url("/feed.xml"), "backfill": True}],
+    )
     async with running(config) as service:
         await events.read(3)
         await wait_until(lambda: service.relay is not None and service.relay.pending == 0)
-    site.put("/feed.xml", rss([Item("Statement number 4", statement_page(site, 4), guid="g-4"), *items]),
-             content_type=RSS, etag=False)
+    site.put(
+        "/feed.xml",
+        rss([Item("Statement number 4", statement_page(site, 4), guid="g-4"), *items]),
+        content_type=RSS,
+        etag=False,
+    )
     async with running(config):
         received = await events.read(4, settle=2.0)
     titles = sorted(e["data"]["title"] for e in received)
@@ -136,11 +178,19 @@ async def test_a_restart_publishes_nothing_twice(tmp_path: Path, site: LoopbackS
 
 
 async def test_an_unchanged_feed_is_answered_304_and_costs_no_parse(
-        tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str) -> None:
-    site.put("/feed.xml", rss([Item("Statement number 1", statement_page(site, 1), guid="g-1")]),
-             content_type=RSS)
-    config = make_config(tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[
-        {"id": "quiet", "url": site.url("/feed.xml"), "interval": 0.2}])
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str
+) -> None:
+    site.put(
+        "/feed.xml",
+        rss([Item("Statement number 1", statement_page(site, 1), guid="g-1")]),
+        content_type=RSS,
+    )
+    config = make_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        sources=[{"id": "quiet", "url": site.url("/feed.xml"), "interval": 0.2}],
+    )
     parses_before = counter(metrics.FEED_PARSES, source_id="quiet")
     async with running(config):
         await wait_until(lambda: sum(r.status == 304 for r in site.hits("/feed.xml")) >= 3)
@@ -152,14 +202,30 @@ async def test_an_unchanged_feed_is_answered_304_and_costs_no_parse(
     assert counter(metrics.POLLS, source_id="quiet", outcome="304") >= 3
 
 
-async def test_a_broken_page_falls_back_to_the_feed_text(tmp_path: Path, site: LoopbackSite, topic: str,
-                                                         kafka_bootstrap: str, events: EventReader) -> None:
+async def test_a_broken_page_falls_back_to_the_feed_text(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str, events: EventReader
+) -> None:
     site.put("/gone.html", "gone", status=404)
-    site.put("/feed.xml", rss([Item("Withdrawn page", site.url("/gone.html"), guid="g-x",
-                                    description="The feed's own summary of the statement.")]),
-             content_type=RSS)
-    config = make_config(tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[
-        {"id": "broken", "url": site.url("/feed.xml"), "backfill": True}])
+    site.put(
+        "/feed.xml",
+        rss(
+            [
+                Item(
+                    "Withdrawn page",
+                    site.url("/gone.html"),
+                    guid="g-x",
+                    description="The feed's own summary of the statement.",
+                )
+            ]
+        ),
+        content_type=RSS,
+    )
+    config = make_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        sources=[{"id": "broken", "url": site.url("/feed.xml"), "backfill": True}],
+    )
     async with running(config):
         received = await events.read(1)
     data = received[0]["data"]
@@ -168,13 +234,18 @@ async def test_a_broken_page_falls_back_to_the_feed_text(tmp_path: Path, site: L
     assert counter(metrics.EXTRACTION_FAILURES, source_id="broken", reason="fetch_http_4xx") >= 1
 
 
-async def test_metrics_and_probes_are_served(tmp_path: Path, site: LoopbackSite, topic: str,
-                                             kafka_bootstrap: str) -> None:
+async def test_metrics_and_probes_are_served(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str
+) -> None:
     import aiohttp
 
     site.put("/feed.xml", rss([]), content_type=RSS)
-    config = make_config(tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[
-        {"id": "probe", "url": site.url("/feed.xml")}])
+    config = make_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        sources=[{"id": "probe", "url": site.url("/feed.xml")}],
+    )
     async with running(config) as service:
         assert service.server is not None
         base = f"http://127.0.0.1:{service.server.port}"
@@ -188,27 +259,37 @@ async def test_metrics_and_probes_are_served(tmp_path: Path, site: LoopbackSite,
                 assert body["checks"]["broker"]["ok"] is True
             async with http.get(f"{base}/metrics") as response:
                 text = await response.text()
-    for name in ("statement_monitor_polls_total", "statement_monitor_fetch_duration_seconds_bucket",
-                 "statement_monitor_poll_duration_seconds_bucket",
-                 "statement_monitor_source_last_success_timestamp_seconds",
-                 "statement_monitor_outbox_pending", "statement_monitor_inflight"):
+    for name in (
+        "statement_monitor_polls_total",
+        "statement_monitor_fetch_duration_seconds_bucket",
+        "statement_monitor_poll_duration_seconds_bucket",
+        "statement_monitor_source_last_success_timestamp_seconds",
+        "statement_monitor_outbox_pending",
+        "statement_monitor_inflight",
+    ):
         assert name in text, name
 
 
-async def test_readyz_reports_a_broker_that_is_down(tmp_path: Path, site: LoopbackSite, topic: str) -> None:
+async def test_readyz_reports_a_broker_that_is_down(
+    tmp_path: Path, site: LoopbackSite, topic: str
+) -> None:
     import aiohttp
 
     from tests.conftest import free_port
 
     site.put("/feed.xml", rss([]), content_type=RSS)
-    config = make_config(tmp_path, bootstrap=f"127.0.0.1:{free_port()}", topic=topic,
-                         sources=[{"id": "probe", "url": site.url("/feed.xml")}])
+    config = make_config(
+        tmp_path,
+        bootstrap=f"127.0.0.1:{free_port()}",
+        topic=topic,
+        sources=[{"id": "probe", "url": site.url("/feed.xml")}],
+    )
     async with running(config) as service:
         assert service.server is not None
         await wait_until(lambda: service.relay is not None and service.relay.last_error is not None)
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{service.server.port}/readyz") as response:
-                body = await response.json()
+        url = f"http://127.0.0.1:{service.server.port}/readyz"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            body = await response.json()
         assert response.status == 503
         assert body["checks"]["broker"]["ok"] is False
         await wait_until(lambda: site.hits("/feed.xml") != [])  # polling goes on without the broker

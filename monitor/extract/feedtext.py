@@ -10,7 +10,21 @@ from lxml import etree
 
 __all__ = ["html_to_text"]
 
-_BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "section"}
+_BLOCKS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "tr",
+    "section",
+}
 _SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 

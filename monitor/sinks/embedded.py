@@ -52,9 +52,17 @@ class EmbeddedBroker:
 
     def start(self, *, ready_timeout: float = 15.0) -> None:
         url = f"tcp://{self.host}:{self.port}"
-        self._process = subprocess.Popen(  # noqa: S603 - a fixed binary with our own arguments
-            [str(broker_binary()), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+        self._process = subprocess.Popen(
+            [
+                str(broker_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C meant for us must not kill it before we drain
@@ -81,8 +89,9 @@ class EmbeddedBroker:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise SinkError(f"the embedded broker did not listen on {self.bootstrap_servers} "
-                        f"within {timeout:.0f} s")
+        raise SinkError(
+            f"the embedded broker did not listen on {self.bootstrap_servers} within {timeout:.0f} s"
+        )
 
     def stop(self) -> None:
         process, self._process = self._process, None

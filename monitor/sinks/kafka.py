@@ -144,8 +144,11 @@ class KafkaSink:
             await _quietly_stop(producer)
 
     def _explain(self, exc: KafkaError) -> SinkError:
-        if (self._config.enable_idempotence and self._producer is not None
-                and not _has_producer_id(self._producer)):
+        if (
+            self._config.enable_idempotence
+            and self._producer is not None
+            and not _has_producer_id(self._producer)
+        ):
             return BrokerRefusedError(IDEMPOTENCE_REFUSED)
         return SinkError(f"Kafka did not acknowledge: {exc!r}")
 
@@ -162,13 +165,18 @@ class KafkaSink:
                         for t in missing
                     ]
                 )
-                log.info("kafka_topics_created", topics=missing,
-                         partitions=self._config.partitions,
-                         replication_factor=self._config.replication_factor)
+                log.info(
+                    "kafka_topics_created",
+                    topics=missing,
+                    partitions=self._config.partitions,
+                    replication_factor=self._config.replication_factor,
+                )
         except TopicAlreadyExistsError:
             pass  # another instance created it between our list and our create
         except KafkaError as exc:
-            raise SinkError(f"cannot create topics {self._topics} on {self._bootstrap}: {exc}") from exc
+            raise SinkError(
+                f"cannot create topics {self._topics} on {self._bootstrap}: {exc}"
+            ) from exc
         finally:
             await _quietly_close(admin)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from email.utils import format_datetime
-import datetime as dt
 from xml.sax.saxutils import escape
 
 
@@ -17,7 +17,9 @@ class Item:
     description: str = ""
 
 
-def rss(items: list[Item], *, title: str = "Press releases", link: str = "http://127.0.0.1/") -> str:
+def rss(
+    items: list[Item], *, title: str = "Press releases", link: str = "http://127.0.0.1/"
+) -> str:
     entries = []
     for item in items:
         parts = [f"<title>{escape(item.title)}</title>", f"<link>{escape(item.link)}</link>"]
