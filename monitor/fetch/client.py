@@ -192,7 +192,7 @@ class Fetcher:
         *,
         source_id: str,
         kind: FetchKind,
-        timeout: float,  # noqa: ASYNC109 - the contract; applied as aiohttp's total deadline
+        timeout: float,
         max_bytes: int,
         etag: str | None = None,
         last_modified: str | None = None,

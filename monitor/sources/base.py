@@ -1,0 +1,187 @@
+"""The contract every source adapter meets, and the helpers that keep their output uniform.
+
+An adapter turns the bytes of one fetched document into a `ParsedFeed` of
+`Candidate`s. It is a plain top-level function so that it can run inside a
+`ProcessPoolExecutor`: bytes in, frozen dataclasses out, no I/O, and it never
+raises (a document it cannot use comes back as a `ParsedFeed` with `error` set).
+
+The helpers below are shared by the adapters (`feed.py`, `jsonfeed.py`, and
+later sitemaps and listing pages) so that every adapter cleans text, resolves
+links and de-duplicates entries the same way.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
+
+import lxml.etree
+import lxml.html
+
+from monitor.models import Candidate, ParsedFeed
+
+__all__ = [
+    "DocumentParser",
+    "absolute_http_url",
+    "clean",
+    "dedupe",
+    "failure",
+    "looks_like_html",
+    "plain_text",
+    "text_to_html",
+    "unique",
+]
+
+
+class DocumentParser(Protocol):
+    """Turns one fetched document into candidates. Pure, picklable, never raises."""
+
+    def __call__(
+        self,
+        body: bytes,
+        *,
+        source_id: str,
+        feed_url: str,
+        content_type: str | None = None,
+    ) -> ParsedFeed: ...
+
+
+# C0 controls other than tab/newline/carriage return, DEL, and lone surrogates
+# (which JSON allows and which no encoder downstream will take).
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_ANY_SPACE = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_ANY_TAG = re.compile(r"<[^<>]*>")
+_TAG_OR_ENTITY = re.compile(
+    r"</?[A-Za-z][^<>]*>|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);"
+)
+
+# Elements whose start and end are paragraph breaks in plain text.
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
+        "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section",
+        "table", "tr", "ul",
+    }
+)  # fmt: skip
+_INVISIBLE = frozenset({"script", "style", "template", "noscript"})
+
+
+def clean(value: str) -> str:
+    """Drop control characters and lone surrogates that no encoder downstream accepts."""
+    return _UNWANTED.sub("", value)
+
+
+def looks_like_html(value: str) -> bool:
+    """True when `value` carries a tag or an entity reference, i.e. needs HTML decoding."""
+    return _TAG_OR_ENTITY.search(value) is not None
+
+
+def plain_text(value: object, *, html_markup: bool | None = None, single_line: bool) -> str | None:
+    """Plain text of `value`, or None if it is not a string or holds no text.
+
+    `html_markup` says whether `value` is HTML (None: guess from its content).
+    HTML loses its tags and entities; block elements become paragraph breaks,
+    unless `single_line`, which collapses all whitespace to single spaces.
+    """
+    if not isinstance(value, str):
+        return None
+    text = clean(value)
+    if html_markup is None:
+        html_markup = looks_like_html(text)
+    if html_markup and ("<" in text or "&" in text):
+        text = _html_to_text(text)
+    text = _ANY_SPACE.sub(" ", text).strip() if single_line else _paragraphs(text)
+    return text or None
+
+
+def text_to_html(text: str) -> str:
+    """Render plain text as HTML: escaped, paragraphs in `<p>`, line breaks as `<br>`."""
+    paragraphs = [p.strip() for p in _BLANK_LINES.split(clean(text).replace("\r\n", "\n"))]
+    return "\n".join(
+        "<p>" + "<br>\n".join(html.escape(line) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+        if p
+    )
+
+
+def absolute_http_url(link: object, base: str) -> str | None:
+    """`link` resolved against `base`, if the result is an http(s) URL with a host."""
+    if not isinstance(link, str):
+        return None
+    link = clean(link).strip()
+    if not link:
+        return None
+    try:
+        url = urljoin(base, link)
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an invalid IPv6 literal in the host
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def unique(values: Iterable[str | None]) -> tuple[str, ...]:
+    """The non-empty values, stripped, without repeats, in their first order."""
+    cleaned = (clean(v).strip() for v in values if v)
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+def dedupe(candidates: Iterable[Candidate | None]) -> tuple[Candidate, ...]:
+    """Keep the first candidate of each key (guid, else url); drop unidentifiable ones."""
+    seen: set[str] = set()
+    kept: list[Candidate] = []
+    for candidate in candidates:
+        key = candidate.key if candidate is not None else None
+        if candidate is None or key is None or key in seen:
+            continue
+        seen.add(key)
+        kept.append(candidate)
+    return tuple(kept)
+
+
+def failure(message: str) -> ParsedFeed:
+    """The result for a document nothing usable could be read from."""
+    return ParsedFeed(format="unknown", title=None, entries=(), error=message)
+
+
+def _html_to_text(markup: str) -> str:
+    """Text of an HTML fragment, with a blank line around each block element."""
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):  # no content at all, or unparsable
+        return html.unescape(_ANY_TAG.sub(" ", markup))
+    parts: list[str] = []
+    for event, element in lxml.etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in _BLOCKS:
+                parts.append("\n\n")
+            elif tag == "br":
+                parts.append("\n")
+            if tag and tag not in _INVISIBLE and element.text:
+                parts.append(_ANY_SPACE.sub(" ", element.text))
+        else:
+            if tag in _BLOCKS:
+                parts.append("\n\n")
+            if element is not root and element.tail:
+                parts.append(_ANY_SPACE.sub(" ", element.tail))
+    return "".join(parts)
+
+
+def _paragraphs(text: str) -> str:
+    """Normalise whitespace, keeping line breaks and one blank line between paragraphs."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs = []
+    for block in _BLANK_LINES.split(text):
+        lines = (_HORIZONTAL_SPACE.sub(" ", line).strip() for line in block.split("\n"))
+        paragraph = "\n".join(line for line in lines if line)
+        if paragraph:
+            paragraphs.append(paragraph)
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,79 @@
+"""Detect: new entries against the state store, and the whole feed corpus through parse and detect."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from monitor.detect import detect
+from monitor.events import statement_key
+from monitor.models import Candidate
+from monitor.sources import parse_document
+from monitor.state import NewStatementRow, StateStore, Validators
+from tests.conftest import SHARED
+
+CORPUS = Path(os.environ.get("MONITOR_CORPUS_DIR", SHARED / "corpus"))
+INDEX = CORPUS / "feeds" / "index.json"
+
+
+def candidate(guid: str | None, url: str | None) -> Candidate:
+    return Candidate(source_id="s", feed_url="https://x.org/feed", url=url, guid=guid)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    store = StateStore(tmp_path / "state.db")
+    store.open()
+    return store
+
+
+def record(store: StateStore, key: str, source_id: str = "s") -> None:
+    store.record_statement(NewStatementRow(
+        statement_id=statement_key(source_id, key), source_id=source_id, entry_key=key, url=None,
+        content_hash="sha256:" + "0" * 64, version=1, detected_at=0.0, event_id=key, topic="t",
+        key=b"k", value=b"{}", headers=()))
+
+
+def test_entries_are_known_by_guid_else_link(store: StateStore) -> None:
+    record(store, "guid-1")
+    record(store, "https://x.org/2")
+    entries = [candidate("guid-1", "https://x.org/1"), candidate(None, "https://x.org/2"),
+               candidate("guid-3", "https://x.org/3"), candidate("guid-3", "https://x.org/3-dup"),
+               candidate(None, None)]
+    detection = detect("s", entries, store)
+    assert [c.guid for c in detection.new] == ["guid-3"]
+    assert detection.known == 2
+    assert detection.first_sight  # nothing saved validators for "s" yet
+    store.save_validators("s", Validators())
+    assert not detect("s", entries, store).first_sight
+
+
+def corpus_files() -> list[dict[str, object]]:
+    if not INDEX.exists():
+        return []
+    return list(json.loads(INDEX.read_text())["feeds"])
+
+
+@pytest.mark.skipif(not INDEX.exists(), reason=f"feed corpus not found at {INDEX}")
+def test_every_corpus_feed_goes_through_parse_and_detect(store: StateStore) -> None:
+    files = corpus_files()
+    assert len(files) == 384
+    candidates = 0
+    for number, entry in enumerate(files):
+        path = CORPUS / "feeds" / str(entry["file"])
+        headers = dict(h.partition(":")[::2] for h in entry.get("simulated_http_headers") or [])  # type: ignore[union-attr]
+        content_type = next((v.strip() for k, v in headers.items() if k.lower() == "content-type"), None)
+        source_id = f"corpus-{number}"
+        parsed = parse_document(path.read_bytes(), source_id=source_id,
+                                feed_url=f"http://127.0.0.1/{entry['file']}", content_type=content_type)
+        detection = detect(source_id, parsed.entries, store)
+        for new in detection.new:
+            assert new.key is not None
+            record(store, new.key, source_id)
+        # Detected once, known ever after: the same document yields nothing new.
+        assert detect(source_id, parsed.entries, store).new == ()
+        candidates += len(detection.new)
+    assert candidates > 750  # the parser's own corpus test checks the exact count per file
