@@ -50,6 +50,11 @@ class ExtractionError(MonitorError):
         self.retriable = retriable
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised inside pool workers: pickling must keep `reason` and `retriable`,
+        # or the parent fails to rebuild it and reports a broken pool instead.
+        return (type(self), (self.reason, str(self)), {"retriable": self.retriable})
+
 
 class SinkError(MonitorError):
     """The broker did not acknowledge an event. Retried by the outbox relay."""

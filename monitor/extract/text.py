@@ -11,7 +11,10 @@ said to be in:
   they are: a later stage attributes quotations by them;
 * `join_paragraphs` separates paragraphs by exactly one blank line;
 * `normalize_language_tag` / `detect_language` / `choose_language` produce an
-  ISO 639-1 code from a declared tag (`<html lang>`) or from py3langid.
+  ISO 639-1 code from a declared tag (`<html lang>`) or from py3langid;
+* `tokens` / `shingles` / `overlap` / `content_shingles` measure how much of a
+  text also occurs elsewhere (the extraction stage compares it with the page's
+  navigation and footer).
 """
 
 from __future__ import annotations
@@ -25,13 +28,18 @@ from typing import Any
 from lxml import etree
 
 __all__ = [
+    "SHINGLE_SIZE",
     "choose_language",
+    "content_shingles",
     "detect_language",
     "is_server_footer",
     "join_paragraphs",
     "normalize_language_tag",
     "normalize_whitespace",
+    "overlap",
     "paragraphs_from_xml",
+    "shingles",
+    "tokens",
 ]
 
 PARAGRAPH_SEPARATOR = "\n\n"
@@ -45,9 +53,29 @@ _WHITESPACE = re.compile(r"\s+")
 # Everything else (hi, ref, del, span, ...) is inline and stays in its paragraph.
 _BLOCK_TAGS = frozenset(
     {
-        "article", "blockquote", "body", "div", "doc", "h1", "h2", "h3", "h4", "h5", "h6",
-        "head", "item", "li", "list", "main", "ol", "p", "pre", "quote", "section",
-        "table", "ul",
+        "article",
+        "blockquote",
+        "body",
+        "div",
+        "doc",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "head",
+        "item",
+        "li",
+        "list",
+        "main",
+        "ol",
+        "p",
+        "pre",
+        "quote",
+        "section",
+        "table",
+        "ul",
     }
 )
 _BREAK_TAGS = frozenset({"lb", "br"})
@@ -70,7 +98,13 @@ _DETECTION_SAMPLE = 5000  # characters; plenty for a confident guess, keeps it O
 
 # py3langid labels that are not ISO 639-1 but map onto one.
 _LANGID_TO_ISO639_1 = {
-    "ary": "ar", "arz": "ar", "gug": "gn", "kik": "ki", "uzs": "uz", "wuu": "zh", "yue": "zh",
+    "ary": "ar",
+    "arz": "ar",
+    "gug": "gn",
+    "kik": "ki",
+    "uzs": "uz",
+    "wuu": "zh",
+    "yue": "zh",
 }
 _LANGUAGE_TAG = re.compile(r"([A-Za-z]{2})(?:[-_][A-Za-z0-9]{1,8})*")
 
@@ -214,3 +248,43 @@ def choose_language(declared: str | None, text: str) -> str | None:
         if detected and detected != language and confidence >= MIN_CONFIDENCE_TO_OVERRULE:
             return detected
     return language
+
+
+# --- word shingles -------------------------------------------------------------
+
+SHINGLE_SIZE = 3  # words; short enough for menu entries, long enough to be specific
+_TOKEN = re.compile(r"\w+")
+
+
+def tokens(text: str) -> list[str]:
+    """Case-folded word tokens of `text`."""
+    return _TOKEN.findall(text.casefold())
+
+
+def shingles(words: list[str], size: int = SHINGLE_SIZE) -> list[tuple[str, ...]]:
+    """Overlapping word n-grams; a text shorter than `size` is its own single shingle."""
+    if len(words) < size:
+        return [tuple(words)] if words else []
+    return [tuple(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+
+def _grams(words: list[str]) -> list[tuple[str, ...]]:
+    """Shingles of a text; its single words when it is shorter than one shingle."""
+    if len(words) < SHINGLE_SIZE:
+        return [(word,) for word in words]
+    return shingles(words)
+
+
+def content_shingles(text: str, known: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """The distinct shingles of `text` that are not in `known`."""
+    return {gram for gram in _grams(tokens(text)) if gram not in known}
+
+
+def overlap(text: str, known: set[tuple[str, ...]]) -> tuple[int, int]:
+    """(shingles of `text`, how many of them are in `known`).
+
+    `known` should hold the shingles of the reference texts and, for texts
+    shorter than one shingle, their single words as 1-tuples.
+    """
+    grams = _grams(tokens(text))
+    return len(grams), sum(1 for gram in grams if gram in known)

@@ -12,7 +12,10 @@ Federation", "<headline> | GOV.UK", "Ministry of Foreign Affairs - <headline>".
    og:site_name / Trafilatura's sitename, or the host name: "Federal Reserve
    Board" on federalreserve.gov, "GOV.UK" on www.gov.uk).
 
-It never returns less than one part: a title that is only the site name is kept.
+Separators dangling at an end are dropped and a title that repeats itself
+("A - B - A - B") is halved first. It never returns less than one part: a title
+that is only the site name is kept. Titles with more than 16 separators are
+lists, not "headline | site", and are returned whole (this also bounds the work).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from collections.abc import Iterable
 
 from monitor.extract.text import normalize_whitespace
 
-__all__ = ["clean_title", "split_title"]
+__all__ = ["clean_title", "names_site", "split_title"]
 
 # Separators between a headline and a site name, always with whitespace on both
 # sides. Longer alternatives first so " :: " is not read as " : ".
 _SEPARATOR = re.compile(r"(\s+(?:::|\|\||//|[|:\-–—·•»«~/])\s+)")
+_DANGLING = re.compile(r"^(?:::|\|\||//|[|:\-–—·•»«~/])\s+|\s+(?:::|\|\||//|[|:\-–—·•»«~/])$")
 _WORD = re.compile(r"\w+")
 # Host labels that say nothing about the site's name.
 _GENERIC_LABELS = frozenset({"www", "en", "eng", "english", "web", "m", "mobile", "news", "press"})
@@ -35,8 +39,19 @@ _MIN_HOST_LABEL = 6  # shorter labels ("state", "mil") match too many words
 
 
 def split_title(title: str) -> list[str]:
-    """Split `title` into parts and separators, alternating: [part, sep, part, ...]."""
-    return _SEPARATOR.split(normalize_whitespace(title))
+    """Split `title` into parts and separators, alternating: [part, sep, part, ...].
+
+    Separators dangling at either end ("Headline :: Site ::") are dropped first.
+    """
+    return _SEPARATOR.split(_DANGLING.sub("", normalize_whitespace(title)))
+
+
+def _halves_repeat(pieces: list[str]) -> list[str]:
+    """One copy of a title that repeats itself ("A - B - A - B" -> "A - B")."""
+    middle = len(pieces) // 2  # an odd number of parts has no repeated halves
+    if len(pieces) % 4 == 3 and pieces[:middle] == pieces[middle + 1 :]:
+        return pieces[:middle]
+    return pieces
 
 
 def _key(text: str) -> str:
@@ -55,7 +70,8 @@ def _host_labels(hostname: str | None) -> tuple[str, list[str]]:
         return "", []
     host = hostname.casefold().rstrip(".").removeprefix("www.")
     labels = [
-        label for label in host.split(".")[:-1]  # not the top-level domain
+        label
+        for label in host.split(".")[:-1]  # not the top-level domain
         if label not in _GENERIC_LABELS and len(label) >= _MIN_HOST_LABEL
     ]
     return _squashed(host), labels
@@ -79,15 +95,23 @@ def _spells_label(words: list[str], label: str) -> bool:
     return False
 
 
-def _is_site_name(part: str, site_keys: list[str], hostname: str | None) -> bool:
-    """True when `part` of a title names the site rather than the statement."""
+def _is_site_name(
+    part: str, site_keys: list[str], hostname: str | None, *, containing: bool = True
+) -> bool:
+    """True when `part` of a title names the site rather than the statement.
+
+    With `containing`, a part mostly made of a site name counts too ("GOV.UK Blog"),
+    but not a headline that mentions it ("Budget 2024 @ Ministry of Finance").
+    """
     key = _key(part)
     if not key:
         return False
     words = key.split()
     for site in site_keys:
-        if key == site or f" {site} " in f" {key} ":
-            return True  # the site name, or a part containing it ("GOV.UK Blog")
+        if key == site:
+            return True
+        if containing and f" {site} " in f" {key} " and 2 * len(site) >= len(key):
+            return True
         if (
             len(words) >= 2
             and any(len(word) > 3 for word in words)
@@ -100,10 +124,21 @@ def _is_site_name(part: str, site_keys: list[str], hostname: str | None) -> bool
     return any(_spells_label(words, label) for label in labels)
 
 
+def _site_keys(site_names: Iterable[str | None]) -> list[str]:
+    return [_key(s) for s in site_names if s and _key(s)]
+
+
+def names_site(
+    text: str, *, site_names: Iterable[str | None] = (), hostname: str | None = None
+) -> bool:
+    """True when `text` as a whole is the site's name rather than a headline."""
+    return _is_site_name(text, _site_keys(site_names), hostname, containing=False)
+
+
 def _from_headlines(pieces: list[str], headline_keys: set[str]) -> str | None:
     """The side of some split of the title that equals a known headline, if any."""
     for cut in range(1, len(pieces), 2):  # separators sit at odd indexes
-        for side in ("".join(pieces[:cut]), "".join(pieces[cut + 1:])):
+        for side in ("".join(pieces[:cut]), "".join(pieces[cut + 1 :])):
             if _key(side) in headline_keys:
                 return side
     return None
@@ -125,9 +160,11 @@ def clean_title(
     pieces = split_title(title)
     if len(pieces) == 1 or len(pieces) > 2 * _MAX_SEPARATORS + 1:
         return "".join(pieces)  # no separator, or a list rather than a titled page
-    site_keys = [_key(s) for s in site_names if s and _key(s)]
+    pieces = _halves_repeat(pieces)
+    site_keys = _site_keys(site_names)
     headline_keys = {
-        _key(h) for h in headlines
+        _key(h)
+        for h in headlines
         if h and _key(h) and not _is_site_name(h, site_keys, hostname)  # logo in <h1>
     }
     found = _from_headlines(pieces, headline_keys)

@@ -118,8 +118,10 @@ def _header() -> str:
     menu = "".join(
         f'<li class="menu-item"><a href="/en/{section.lower().replace(" ", "_")}.htm">{section}</a>'
         '<ul class="submenu">'
-        + "".join(f'<li><a href="/en/{section[:3].lower()}/{i}.htm">{sub}</a></li>'
-                  for i, sub in enumerate(subs))
+        + "".join(
+            f'<li><a href="/en/{section[:3].lower()}/{i}.htm">{sub}</a></li>'
+            for i, sub in enumerate(subs)
+        )
         + "</ul></li>"
         for section, subs in _MENU.items()
     )
@@ -177,7 +179,7 @@ def _footer() -> str:
         '<ul class="footer-links"><li><a href="/en/contacts.htm">Contacts</a></li>'
         '<li><a href="/en/terms.htm">Terms of use</a></li>'
         '<li><a href="/en/sitemap.htm">Site Map</a></li></ul>'
-        f"<p class=\"copyright\">© 2015 {SITE_NAME}. All rights reserved. "
+        f'<p class="copyright">© 2015 {SITE_NAME}. All rights reserved. '
         "Reproduction of materials requires a hyperlink to mil.ru.</p>"
         "</footer>"
         f"<!-- {_SERVER_FOOTER} -->"

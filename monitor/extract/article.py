@@ -1,0 +1,622 @@
+"""The pure extraction function: one statement page in, one `Article` out.
+
+`extract_article` runs in the extraction process pool, so it is a top-level,
+picklable function of plain data, with no I/O, no global state that changes
+results, and nothing worse than linear in the input. It owns:
+
+* decoding bytes (BOM, then UTF-8, then the page's own `<meta charset>`, then
+  Trafilatura's detection) and refusing input that is clearly not HTML;
+* reading what the page says about itself in `<head>` (language, canonical URL,
+  site name, headline) and running Trafilatura for the main text and metadata;
+* assembling the `Article`: paragraphs, cleaned title, tz-aware publication
+  date, language, canonical URL, authors, description, site name and tags.
+
+Failures raise `ExtractionError` with one of the bounded reasons in `REASONS`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from lxml import etree
+from trafilatura.settings import Document
+from trafilatura.utils import decode_file
+
+from monitor.errors import ExtractionError
+from monitor.extract.text import (
+    SHINGLE_SIZE,
+    choose_language,
+    content_shingles,
+    is_server_footer,
+    join_paragraphs,
+    normalize_whitespace,
+    overlap,
+    paragraphs_from_xml,
+    shingles,
+    tokens,
+)
+from monitor.extract.titles import clean_title, names_site
+from monitor.models import Article
+
+__all__ = ["EMPTY", "NOT_HTML", "PARSE_ERROR", "REASONS", "extract_article"]
+
+# ExtractionError reasons: short, bounded tokens (they are metric labels).
+NOT_HTML: Final = "not_html"  # binary or markup-free input (a PDF, an image, plain text)
+EMPTY: Final = "empty"  # HTML without any statement text
+PARSE_ERROR: Final = "parse_error"  # the parser or Trafilatura failed on the input
+REASONS: Final = frozenset({NOT_HTML, EMPTY, PARSE_ERROR})
+
+# Magic numbers of formats that are served in place of pages now and then.
+_BINARY_SIGNATURES: Final = (
+    b"%PDF",
+    b"%!PS",
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"PK\x03\x04",
+    b"{\\rtf",
+    b"\xd0\xcf\x11\xe0",
+    b"RIFF",
+    b"ID3",
+    b"OggS",
+    b"\x00\x00\x01\x00",
+    b"II*\x00",
+    b"MM\x00*",
+)
+_SNIFF_BYTES: Final = 4096  # where a <meta charset> must be, per the HTML spec (1024) with slack
+_MARKUP_WINDOW: Final = 65536  # a page shows a tag within its first 64 KiB
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE
+)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_.:-]{1,40})""")
+_TAG = re.compile(r"<[A-Za-z!?/]")
+# What browsers decode when a page declares these (WHATWG Encoding): supersets.
+_ENCODING_SUPERSETS: Final = {
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+    # a page that is readable ASCII cannot really be UTF-16/32, whatever it says
+    "utf-16": "utf-8",
+    "utf-16-le": "utf-8",
+    "utf-16-be": "utf-8",
+    "utf-32": "utf-8",
+    "utf-32-le": "utf-8",
+    "utf-32-be": "utf-8",
+}
+_BOMS: Final = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+# Trafilatura asks htmldate for the full timestamp; "%z" is empty when unknown.
+_DATE_PARAMS: Final = {
+    "extensive_search": True,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
+# Boilerplate guard: shares of the extraction's shingles found in the page chrome.
+_RETRY_CHROME_SHARE: Final = 0.1  # above this, ask favor_precision for a second opinion
+_KEEP_CONTENT: Final = 0.97  # ...and take it if it keeps this much of the non-chrome shingles
+_BOILERPLATE_SHARE: Final = 0.9  # at or above this, the page has no statement
+_MIN_REPEAT_LENGTH: Final = 50  # characters; a verbatim repeat this long is suspect
+_CHROME_TAGS: Final = frozenset({"header", "nav", "footer", "aside"})
+_CHROME_ROLES: Final = frozenset(
+    {"navigation", "banner", "contentinfo", "complementary", "search", "menubar"}
+)
+_CHROME_NAMES: Final = frozenset(
+    {
+        "breadcrumb",
+        "breadcrumbs",
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "footer",
+        "header",
+        "sidebar",
+        "social",
+        "share",
+    }
+)
+_CONTENT_TAGS: Final = frozenset({"article", "main"})
+_CHROME_MAX_PAGE_SHARE: Final = 0.5  # of the page's <p> text...
+_MIN_PAGE_PARAGRAPHS: Final = 200  # ...when it has this many characters of <p> text
+_MAX_HEADLINES = 3  # <h1>s read as headline hints
+_MAX_TAGS = 64
+_LIST_SPLIT = re.compile(r"\s*[,;]\s*")
+_AUTHOR_SPLIT = re.compile(r"\s*;\s*")
+_HTTP_SCHEMES = frozenset({"http", "https"})
+
+
+def extract_article(
+    html: bytes | str,
+    *,
+    url: str | None = None,
+    feed_title: str | None = None,
+    feed_published_at: dt.datetime | None = None,
+) -> Article:
+    """Extract the statement in `html`, the page served at `url`.
+
+    `feed_title` and `feed_published_at` are what the feed said about the
+    entry; they stand in when the page has no title or date of its own.
+
+    Raises:
+        ExtractionError: `reason` is one of `REASONS`; never retriable, since
+            the same bytes give the same answer.
+    """
+    markup = _decode(html)
+    _reject_non_html(markup)
+    tree = _parse(markup)
+    head = _read_head(tree, url)
+    document = _run_trafilatura(tree, url, precise=False)
+    if document is None:
+        raise ExtractionError(EMPTY, "no main text found in the page")
+    authors = _authors(document.author)
+    site_names = (head.site_name, _clean(document.sitename))
+    hostname = urlsplit(head.canonical_url or url or "").hostname
+    title = _title(document, head, feed_title, site_names, authors, hostname)
+    paragraphs = _statement_paragraphs(tree, url, document)
+    text = join_paragraphs(_without_headline(paragraphs, (title, feed_title, *head.headlines)))
+    return Article(
+        title=title,
+        text=text,
+        language=choose_language(head.language, text),
+        published_at=_published_at(document.date, feed_published_at),
+        canonical_url=head.canonical_url or url,
+        authors=authors,
+        description=_clean(document.description),
+        sitename=_clean(document.sitename) or head.site_name,
+        tags=_tags(document.tags, document.categories),
+    )
+
+
+# --- decoding and sniffing -------------------------------------------------
+
+
+def _decode(html: bytes | str) -> str:
+    """Unicode text of the page: BOM, then UTF-8, then <meta charset>, then a guess."""
+    if isinstance(html, str):
+        return html
+    _reject_binary(html)
+    for bom, codec in _BOMS:
+        if html.startswith(bom):
+            return html.decode(codec, errors="replace")
+    try:
+        return html.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    declared = _declared_charset(html[:_SNIFF_BYTES])
+    if declared:
+        try:
+            return html.decode(declared)
+        except UnicodeDecodeError:
+            pass
+    text: str = decode_file(html)  # charset_normalizer's guess, or UTF-8 with replacements
+    return text
+
+
+def _declared_charset(head: bytes) -> str | None:
+    """The Python codec for the charset the page declares, if it names a known one."""
+    match = _XML_ENCODING.match(head) or _META_CHARSET.search(head)
+    if not match:
+        return None
+    label = match[1].decode("ascii").lower()
+    if label.startswith("windows-"):
+        label = "cp" + label.removeprefix("windows-")
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return _ENCODING_SUPERSETS.get(name, name)
+
+
+def _reject_binary(data: bytes) -> None:
+    start = data[:64].lstrip()
+    if start.startswith(_BINARY_SIGNATURES):
+        raise ExtractionError(NOT_HTML, f"binary document (starts with {start[:8]!r})")
+
+
+def _reject_non_html(markup: str) -> None:
+    """Raise for text that is blank, binary or has no markup at all."""
+    start = markup[:1024]
+    if start.lstrip().startswith("%PDF"):
+        raise ExtractionError(NOT_HTML, "a PDF document, not HTML")
+    if not markup.strip():
+        raise ExtractionError(EMPTY, "the document is blank")
+    if "\x00" in start:
+        raise ExtractionError(NOT_HTML, "binary document (NUL bytes)")
+    if not _TAG.search(markup, 0, _MARKUP_WINDOW):
+        raise ExtractionError(NOT_HTML, "no HTML markup in the document")
+
+
+def _parse(markup: str) -> Any:
+    try:
+        tree = trafilatura.load_html(markup)
+    except (ValueError, TypeError, etree.LxmlError) as exc:
+        raise ExtractionError(PARSE_ERROR, f"HTML parser failed: {exc}") from exc
+    if tree is None:
+        raise ExtractionError(NOT_HTML, "the HTML parser found no document")
+    return tree
+
+
+# --- what the page says about itself ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    language: str | None  # as declared (<html lang>, Content-Language, og:locale), raw
+    canonical_url: str | None
+    site_name: str | None
+    titles: tuple[str, ...]  # og:title, twitter:title, <title>: raw, in that order
+    headlines: tuple[str, ...]  # the first <h1>s that are not a logo in the header
+
+
+def _read_head(tree: Any, url: str | None) -> _Head:
+    metas = _metas(tree)
+    return _Head(
+        language=_declared_language(tree, metas),
+        canonical_url=_canonical_url(tree, metas, url),
+        site_name=_clean(metas.get("og:site_name") or metas.get("application-name")),
+        titles=tuple(
+            title
+            for title in (
+                _clean(metas.get("og:title")),
+                _clean(metas.get("twitter:title")),
+                _clean(_first_text(tree, ".//title")),
+            )
+            if title
+        ),
+        headlines=_headlines(tree),
+    )
+
+
+def _metas(tree: Any) -> dict[str, str]:
+    """<meta> contents by lower-cased name / property / http-equiv; first one wins."""
+    found: dict[str, str] = {}
+    for meta in tree.iterfind(".//meta[@content]"):
+        for attribute in ("name", "property", "http-equiv", "itemprop"):
+            key = (meta.get(attribute) or "").strip().lower()
+            if key and key not in found:
+                found[key] = meta.get("content") or ""
+    return found
+
+
+def _declared_language(tree: Any, metas: dict[str, str]) -> str | None:
+    root = tree.getroottree().getroot()
+    for value in (
+        root.get("lang"),
+        root.get("xml:lang"),
+        metas.get("content-language"),
+        metas.get("og:locale"),
+    ):
+        if value and value.strip():
+            return str(value).strip()
+    return None
+
+
+def _canonical_url(tree: Any, metas: dict[str, str], url: str | None) -> str | None:
+    """<link rel=canonical>, else og:url, made absolute; None when neither is usable."""
+    base = url or ""
+    base_href = _first_attribute(tree, ".//base[@href]", "href")
+    if base_href:
+        base = urljoin(base, base_href)
+    links = (
+        link.get("href")
+        for link in tree.iterfind(".//link[@rel][@href]")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    )
+    for href in (next(links, None), metas.get("og:url")):
+        candidate = _absolute_http_url(base, href)
+        if candidate and not _is_home_page_of_other(candidate, url):
+            return candidate
+    return None
+
+
+def _absolute_http_url(base: str, href: str | None) -> str | None:
+    if not href or not href.strip():
+        return None
+    absolute = urljoin(base, href.strip())
+    parts = urlsplit(absolute)
+    return absolute if parts.scheme in _HTTP_SCHEMES and parts.netloc else None
+
+
+def _is_home_page_of_other(candidate: str, url: str | None) -> bool:
+    """True for a canonical pointing at the home page from a deeper page (a CMS bug)."""
+    if not url:
+        return False
+    return urlsplit(candidate).path in ("", "/") and urlsplit(url).path not in ("", "/")
+
+
+def _headlines(tree: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for h1 in tree.iterfind(".//h1"):
+        text = normalize_whitespace(h1.text_content())
+        if text and not _is_logo(h1, text):
+            found.append(text)
+        if len(found) == _MAX_HEADLINES:
+            break
+    return tuple(found)
+
+
+def _is_logo(h1: Any, text: str) -> bool:
+    """True for an <h1> that is the site's logo: in the chrome, named so, or just a link."""
+    if any(_is_chrome(a, a.tag if isinstance(a.tag, str) else "") for a in h1.iterancestors()):
+        return True
+    parent = h1.getparent()
+    for element in (h1, parent) if parent is not None else (h1,):
+        names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
+        if "logo" in names or "brand" in names:
+            return True
+    links = h1.findall(".//a")
+    return len(links) == 1 and normalize_whitespace(links[0].text_content()) == text
+
+
+def _first_text(tree: Any, path: str) -> str | None:
+    element = tree.find(path)
+    return None if element is None else str(element.text_content())
+
+
+def _first_attribute(tree: Any, path: str, attribute: str) -> str | None:
+    element = tree.find(path)
+    return None if element is None else element.get(attribute)
+
+
+# --- Trafilatura ------------------------------------------------------------
+
+
+def _run_trafilatura(tree: Any, url: str | None, *, precise: bool) -> Document | None:
+    """Main text and metadata of the page, or None when Trafilatura finds no text.
+
+    favor_recall by default: a missed paragraph (often the one holding the
+    quotation) costs more than a stray line, and recall scored best on the
+    readability corpus. favor_precision is the second opinion asked when the
+    recall result looks suspect (see `_statement_paragraphs`).
+    deduplicate=False: Trafilatura's cache is per process, so a repeated
+    paragraph or a re-fetched page would vanish depending on what the worker
+    saw before; extraction must depend on its input only.
+    """
+    try:
+        document = trafilatura.bare_extraction(
+            tree,  # copied by Trafilatura, ours stays intact
+            url=url,
+            favor_recall=not precise,
+            favor_precision=precise,
+            include_comments=False,
+            include_tables=True,
+            include_images=False,
+            include_links=False,
+            include_formatting=False,
+            deduplicate=False,
+            with_metadata=not precise,
+            date_extraction_params=dict(_DATE_PARAMS),
+        )
+    except Exception as exc:  # third-party code on hostile input: one bounded reason
+        raise ExtractionError(PARSE_ERROR, f"Trafilatura failed: {exc!r}") from exc
+    if not isinstance(document, Document) or document.body is None:
+        return None
+    return document
+
+
+def _paragraphs(document: Document | None) -> list[str]:
+    """The body's paragraphs without server footers ("ServerCode=node3 ...")."""
+    if document is None:
+        return []
+    return [p for p in paragraphs_from_xml(document.body) if not is_server_footer(p)]
+
+
+def _statement_paragraphs(tree: Any, url: str | None, document: Document) -> list[str]:
+    """The statement's paragraphs: recall's, or precision's when those lose no content.
+
+    Recall sometimes over-delivers: navigation leaks in (Trafilatura's
+    whole-page rescue of a short statement) or a block comes out twice. Either
+    sign asks favor_precision for a second opinion, taken when it keeps nearly
+    all of recall's non-chrome text. Chrome is the page's header, nav, footer,
+    aside and breadcrumbs; an extraction that is (nearly) all chrome is a page
+    without a statement.
+    """
+    chrome = _chrome_shingles(tree)
+    paragraphs = _paragraphs(document)
+    if _chrome_share(paragraphs, chrome) > _RETRY_CHROME_SHARE or _has_repeats(paragraphs):
+        precise = _paragraphs(_run_trafilatura(tree, url, precise=True))
+        if precise and _keeps_content(precise, paragraphs, chrome):
+            paragraphs = precise
+    if not paragraphs or _chrome_share(paragraphs, chrome) >= _BOILERPLATE_SHARE:
+        raise ExtractionError(EMPTY, "no statement text in the page, only navigation")
+    return paragraphs
+
+
+def _chrome_share(paragraphs: list[str], chrome: set[tuple[str, ...]]) -> float:
+    total, hits = overlap(" ".join(paragraphs), chrome)
+    return hits / total if total else 0.0
+
+
+def _keeps_content(
+    candidate: list[str], reference: list[str], chrome: set[tuple[str, ...]]
+) -> bool:
+    """True when `candidate` holds nearly all of `reference`'s non-chrome shingles.
+
+    Shingles straddling a chrome/content boundary of `reference` are content
+    there but nowhere in a clean candidate: allow one boundary on each side.
+    """
+    wanted = content_shingles(" ".join(reference), chrome)
+    kept = len(wanted & content_shingles(" ".join(candidate), chrome))
+    return kept + 2 * (SHINGLE_SIZE - 1) >= _KEEP_CONTENT * len(wanted)
+
+
+def _has_repeats(paragraphs: list[str]) -> bool:
+    """True when a long paragraph comes twice: usually recall extracting a block twice.
+
+    Short ones ("Question:", "Thank you.") legitimately recur in transcripts.
+    Repeats are not dropped here: some pages do repeat themselves.
+    """
+    long_ones = [p for p in paragraphs if len(p) >= _MIN_REPEAT_LENGTH]
+    return len(set(long_ones)) < len(long_ones)
+
+
+def _chrome_shingles(tree: Any) -> set[tuple[str, ...]]:
+    """Word shingles (and words) of the page's outermost chrome elements.
+
+    Chrome is header/nav/footer/aside, ARIA landmarks of the same kind and
+    elements named like breadcrumbs or menus, outside <article> and <main>;
+    an element holding most of the page's paragraph text is the page, not chrome.
+    """
+    page_paragraphs = _paragraph_text_size(tree)
+    known: set[tuple[str, ...]] = set()
+    content_depth = 0
+    walker = etree.iterwalk(tree, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag in _CONTENT_TAGS:
+            content_depth += 1 if event == "start" else -1
+            continue
+        if event != "start" or content_depth or not _is_chrome(element, tag):
+            continue
+        walker.skip_subtree()
+        if not _holds_the_page(element, page_paragraphs):
+            words = tokens(" ".join(element.itertext()))
+            known.update(shingles(words))
+            known.update((word,) for word in words)
+    return known
+
+
+def _paragraph_text_size(element: Any) -> int:
+    return sum(len(p.text_content()) for p in element.iter("p"))
+
+
+def _holds_the_page(element: Any, page_paragraphs: int) -> bool:
+    """True for a "chrome" element that holds most of a real page's <p> text."""
+    if page_paragraphs < _MIN_PAGE_PARAGRAPHS:
+        return False
+    return _paragraph_text_size(element) > _CHROME_MAX_PAGE_SHARE * page_paragraphs
+
+
+def _is_chrome(element: Any, tag: str) -> bool:
+    if tag in _CHROME_TAGS or (element.get("role") or "").lower() in _CHROME_ROLES:
+        return True
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower().split()
+    return not _CHROME_NAMES.isdisjoint(names)
+
+
+def _without_headline(paragraphs: list[str], headlines: tuple[str | None, ...]) -> list[str]:
+    """`paragraphs` without a first one that repeats the headline."""
+    if len(paragraphs) > 1 and _same_text(paragraphs[0], headlines):
+        return paragraphs[1:]
+    return paragraphs
+
+
+def _same_text(paragraph: str, candidates: tuple[str | None, ...]) -> bool:
+    key = paragraph.casefold()
+    return any(c and normalize_whitespace(c).casefold() == key for c in candidates)
+
+
+# --- metadata ---------------------------------------------------------------
+
+
+def _title(
+    document: Document,
+    head: _Head,
+    feed_title: str | None,
+    site_names: tuple[str | None, ...],
+    authors: tuple[str, ...],
+    hostname: str | None,
+) -> str | None:
+    """The headline: the page's first title that is more than the site name, else the feed's.
+
+    og:title, twitter:title and <title> come first, cleaned of the site name;
+    then Trafilatura's title (JSON-LD headline or the lone <h1>, which on
+    official sites is often a section name such as "Press releases").
+    """
+    hints = (*head.headlines, feed_title)
+    strippable = (*site_names, *authors)  # "Headline | by Jane Doe"
+    cleaned = [
+        clean_title(raw, site_names=strippable, headlines=hints, hostname=hostname)
+        for raw in (*head.titles, _clean(document.title))
+        if raw
+    ]
+    for title in cleaned:
+        if title and not names_site(title, site_names=site_names, hostname=hostname):
+            return title
+    fallback = _clean(feed_title)
+    if fallback:
+        return clean_title(fallback, site_names=site_names, hostname=hostname) or fallback
+    return next((title for title in cleaned if title), None)
+
+
+def _published_at(page_date: str | None, feed_date: dt.datetime | None) -> dt.datetime | None:
+    """The page's date when it has one, else the feed's; always tz-aware.
+
+    A date without a time of day is midnight UTC, unless the feed dates the
+    entry on that same day: then the feed's timestamp is the more precise one.
+    """
+    feed = _aware(feed_date)
+    parsed = _parse_date(page_date)
+    if parsed is None:
+        return feed
+    page, date_only = parsed
+    if date_only and feed is not None and feed.date() == page.date():
+        return feed
+    return page
+
+
+def _parse_date(value: str | None) -> tuple[dt.datetime, bool] | None:
+    """(tz-aware datetime, whether only the day was known) from htmldate's output."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except (ValueError, OverflowError):
+        return None
+    date_only = parsed.tzinfo is None and parsed.time() == dt.time()
+    return _with_zone(parsed), date_only
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _with_zone(value)
+
+
+def _with_zone(value: dt.datetime) -> dt.datetime:
+    """`value` with UTC assumed when it carries no time zone."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _clean(value: str | None) -> str | None:
+    """Whitespace-normalised `value`, or None when nothing is left."""
+    if not value:
+        return None
+    return normalize_whitespace(value) or None
+
+
+def _authors(value: str | None) -> tuple[str, ...]:
+    return _unique(_AUTHOR_SPLIT.split(value or ""))
+
+
+def _tags(*groups: list[str] | None) -> tuple[str, ...]:
+    items = (item for group in groups for entry in group or () for item in _LIST_SPLIT.split(entry))
+    return _unique(items)[:_MAX_TAGS]
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    """Normalised, non-empty items in first-seen order, case-insensitively unique."""
+    seen: dict[str, str] = {}
+    for item in items:
+        cleaned = _clean(item)
+        if cleaned and cleaned.casefold() not in seen:
+            seen[cleaned.casefold()] = cleaned
+    return tuple(seen.values())
