@@ -108,8 +108,13 @@ async def baseline(port: int, feeds: int, seconds: float, counter: multiprocessi
     return rate
 
 
-async def service(port: int, feeds: int, seconds: float, counter: multiprocessing.Value,  # type: ignore[type-arg]
-                  workdir: Path) -> tuple[float, float]:
+async def service(
+    port: int,
+    feeds: int,
+    seconds: float,
+    counter: multiprocessing.Value,  # type: ignore[type-arg]
+    workdir: Path,
+) -> tuple[float, float]:
     """`monitor run` as a subprocess. Returns (304s per second, peak RSS MB)."""
     from monitor.sinks.embedded import EmbeddedBroker
 
@@ -122,13 +127,18 @@ async def service(port: int, feeds: int, seconds: float, counter: multiprocessin
         "log": {"level": "warning", "format": "json"},
         "fetch": {"hosts": {"127.0.0.1": {"connections": 100}}, "max_concurrent_polls": 200},
         "defaults": {"interval": 1, "timeout": 10, "backfill": False},
-        "sources": [{"id": f"feed-{n}", "url": f"http://127.0.0.1:{port}/feed/{n}.xml"}
-                    for n in range(feeds)],
+        "sources": [
+            {"id": f"feed-{n}", "url": f"http://127.0.0.1:{port}/feed/{n}.xml"}
+            for n in range(feeds)
+        ],
     }
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--config", str(path)],
-                               cwd=REPO, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(path)],
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         # Warm-up: the first poll of every feed is a 200 that is parsed and recorded.
         deadline = time.monotonic() + 120
@@ -152,7 +162,9 @@ def _rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--feeds", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
@@ -180,8 +192,10 @@ def main() -> None:
     }
     print(json.dumps(result))
     print(f"baseline (bare aiohttp, 100 in flight): {base:8.1f} 304/s")
-    print(f"service  (monitor run, {args.feeds} feeds):  {svc:8.1f} 304/s   ratio {svc / base:.2f}x   "
-          f"RSS {rss:.0f} MB")
+    print(
+        f"service  (monitor run, {args.feeds} feeds):  {svc:8.1f} 304/s   "
+        f"ratio {svc / base:.2f}x   RSS {rss:.0f} MB"
+    )
 
 
 if __name__ == "__main__":
