@@ -151,6 +151,10 @@ class FetchConfig(_Strict):
     max_feed_bytes: int = Field(default=10_000_000, ge=1024)
     max_page_bytes: int = Field(default=20_000_000, ge=1024)
     max_redirects: int = Field(default=5, ge=0)
+    # The origins named in `sources[].url` are trusted. Elsewhere (a redirect,
+    # a statement link), loopback, private, link-local and metadata addresses
+    # are refused unless this is true.
+    allow_private_networks: bool = False
 
 
 class ExtractConfig(_Strict):

@@ -29,6 +29,9 @@ __all__ = [
     "POLL_DURATION",
     "PUBLISH_FAILURES",
     "SCHEDULER_LAG",
+    "SOURCE_BACKOFF",
+    "SOURCE_CONSECUTIVE_ERRORS",
+    "SOURCE_FAILING_SINCE",
     "SOURCE_INTERVAL",
     "SOURCE_LAST_POLL",
     "SOURCE_LAST_SUCCESS",
@@ -104,6 +107,22 @@ SOURCE_LAST_SUCCESS = Gauge(
 SOURCE_LAST_POLL = Gauge(
     f"{_NS}_source_last_poll_timestamp_seconds",
     "Unix time of the last poll of a source, whatever its outcome.",
+    ["source_id"],
+)
+SOURCE_CONSECUTIVE_ERRORS = Gauge(
+    f"{_NS}_source_consecutive_errors",
+    "Polls of a source that failed in a row; 0 when healthy.",
+    ["source_id"],
+)
+SOURCE_FAILING_SINCE = Gauge(
+    f"{_NS}_source_failing_since_timestamp_seconds",
+    "Unix time of the first failure in the current run of failures; 0 when healthy.",
+    ["source_id"],
+)
+SOURCE_BACKOFF = Gauge(
+    f"{_NS}_source_backoff_seconds",
+    "Delay until the next poll of a source beyond its interval, from backoff or Retry-After; "
+    "0 when on schedule.",
     ["source_id"],
 )
 SOURCE_INTERVAL = Gauge(

@@ -71,6 +71,7 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     retry_after: float | None = None  # seconds, from a Retry-After header
+    permanent_redirect: str | None = None  # where a 301/308 chain from `url` ended
     elapsed: float = 0.0
     error: FetchError | None = None
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
+from monitor import metrics
 from monitor.models import Source
 
 __all__ = ["Scheduler"]
@@ -32,6 +33,7 @@ class _Entry:
     due: float
     errors: int = 0
     running: bool = False
+    failing_since: float = 0.0  # wall-clock time of the first failure in a row
 
 
 class Scheduler:
@@ -84,17 +86,31 @@ class Scheduler:
         ok: bool,
         retry_after: float | None = None,
         min_interval: float | None = None,
-    ) -> None:
-        """Record a poll's outcome and place the source's next check."""
+    ) -> float:
+        """Record a poll's outcome, place the source's next check, return its delay."""
         entry = self._entries.get(source_id)
         if entry is None:
-            return
+            return 0.0
         entry.running = False
-        entry.errors = 0 if ok else entry.errors + 1
+        if ok:
+            entry.errors, entry.failing_since = 0, 0.0
+        else:
+            entry.errors += 1
+            entry.failing_since = entry.failing_since or time.time()
         delay = self._next_delay(entry, retry_after)
         if min_interval is not None:
             delay = max(delay, min_interval)
         self._push(entry, self._clock() + delay)
+        self._report_health(entry, delay, backing_off=not ok or retry_after is not None)
+        return delay
+
+    @staticmethod
+    def _report_health(entry: _Entry, delay: float, *, backing_off: bool) -> None:
+        source_id = entry.source.id
+        metrics.SOURCE_CONSECUTIVE_ERRORS.labels(source_id=source_id).set(entry.errors)
+        metrics.SOURCE_FAILING_SINCE.labels(source_id=source_id).set(entry.failing_since)
+        extra = max(delay - entry.source.interval, 0.0) if backing_off else 0.0
+        metrics.SOURCE_BACKOFF.labels(source_id=source_id).set(extra)
 
     def errors(self, source_id: str) -> int:
         entry = self._entries.get(source_id)

@@ -76,3 +76,23 @@ async def test_ten_thousand_sources_cost_one_task() -> None:
     seen = await asyncio.wait_for(take(scheduler, 10_000), 5)
     assert len(set(seen)) == 10_000
     assert len(asyncio.all_tasks()) == before
+
+
+def test_source_health_is_visible_in_metrics() -> None:
+    from monitor import metrics
+
+    clock = Clock()
+    scheduler = Scheduler([source("sick", 10)], jitter=0, initial_spread=0, clock=clock)
+
+    def gauge(metric: object) -> float:
+        return float(metric.labels(source_id="sick")._value.get())  # type: ignore[attr-defined]
+
+    scheduler.done("sick", ok=False)
+    scheduler.done("sick", ok=False)
+    assert gauge(metrics.SOURCE_CONSECUTIVE_ERRORS) == 2
+    assert gauge(metrics.SOURCE_FAILING_SINCE) > 0
+    assert gauge(metrics.SOURCE_BACKOFF) == 30  # 40 s delay for a 10 s interval
+    scheduler.done("sick", ok=True)
+    assert gauge(metrics.SOURCE_CONSECUTIVE_ERRORS) == 0
+    assert gauge(metrics.SOURCE_FAILING_SINCE) == 0
+    assert gauge(metrics.SOURCE_BACKOFF) == 0
