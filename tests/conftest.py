@@ -9,17 +9,20 @@ run the suite against any other Kafka instead (then set
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from monitor.app import Service
+from monitor.config import Config
 from tests.sites.loopback import LoopbackSite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,11 +79,16 @@ class EventReader:
         self._topic = topic
         self.records: list[Any] = []
 
-    async def read(self, count: int, timeout: float = 20.0, settle: float = 0.0) -> list[dict[str, Any]]:
+    async def read(
+        self, count: int, timeout: float = 20.0, settle: float = 0.0
+    ) -> list[dict[str, Any]]:
         """At least `count` events (waiting up to `timeout`), then `settle` s more for extras."""
         consumer = AIOKafkaConsumer(
-            self._topic, bootstrap_servers=self._bootstrap, group_id=None,
-            auto_offset_reset="earliest", enable_auto_commit=False,
+            self._topic,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
         )
         await consumer.start()
         records: list[Any] = []
@@ -107,12 +115,23 @@ def events(kafka_bootstrap: str, topic: str) -> EventReader:
     return EventReader(kafka_bootstrap, topic)
 
 
-def make_config(tmp_path: Path, *, bootstrap: str, topic: str, sources: list[dict[str, Any]],
-                idempotence: bool = False, **sections: Any) -> dict[str, Any]:
+def make_config(
+    tmp_path: Path,
+    *,
+    bootstrap: str,
+    topic: str,
+    sources: list[dict[str, Any]],
+    idempotence: bool = False,
+    **sections: Any,
+) -> dict[str, Any]:
     """A config dict for a test service: real broker, tmp state, port 0 metrics."""
     config: dict[str, Any] = {
-        "kafka": {"bootstrap_servers": bootstrap, "topic": topic,
-                  "enable_idempotence": idempotence, "partitions": 3},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "topic": topic,
+            "enable_idempotence": idempotence,
+            "partitions": 3,
+        },
         "state": {"path": str(tmp_path / "state" / "monitor.db")},
         "metrics": {"host": "127.0.0.1", "port": 0},
         "log": {"level": "info", "format": "json"},
@@ -123,3 +142,36 @@ def make_config(tmp_path: Path, *, bootstrap: str, topic: str, sources: list[dic
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
     return config
+
+
+@contextlib.asynccontextmanager
+async def running(config: dict[str, Any]) -> AsyncIterator[Service]:
+    """The whole service in this process, from a config dict; stopped as on SIGTERM."""
+    service = Service(Config.model_validate(config))
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        for _ in range(200):
+            if service.server is not None or task.done():
+                break
+            await asyncio.sleep(0.02)
+        if task.done():
+            task.result()
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+def counter(metric: Any, **labels: str) -> float:
+    """The current value of a labelled counter or gauge."""
+    return float(metric.labels(**labels)._value.get())
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

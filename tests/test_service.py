@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 
 from monitor import metrics
-from monitor.app import Service
-from monitor.config import Config
-from tests.conftest import EventReader, make_config
+from tests.conftest import EventReader, counter, make_config, running, wait_until
 from tests.sites import seed_page
 from tests.sites.feeds import Item, page, rss
 from tests.sites.loopback import LoopbackSite
@@ -28,37 +22,6 @@ SCHEMA = json.loads(
 )
 RSS = "application/rss+xml; charset=utf-8"
 WHEN = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)
-
-
-@contextlib.asynccontextmanager
-async def running(config: dict[str, Any]) -> AsyncIterator[Service]:
-    service = Service(Config.model_validate(config))
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        for _ in range(200):
-            if service.server is not None or task.done():
-                break
-            await asyncio.sleep(0.02)
-        if task.done():
-            task.result()
-        yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-
-
-def counter(metric: Any, **labels: str) -> float:
-    return float(metric.labels(**labels)._value.get())
-
-
-async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def statement_page(site: LoopbackSite, n: int) -> str:
