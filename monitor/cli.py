@@ -21,7 +21,7 @@ import structlog
 from monitor import __version__
 from monitor.config import Config, default_config_path, load_config
 from monitor.errors import ConfigError, MonitorError
-from monitor.log import configure_logging
+from monitor.log import configure_logging, secret_values
 
 __all__ = ["main"]
 
@@ -60,7 +60,7 @@ def main() -> None:
 def run(config_path: Path | None) -> None:
     """Poll the sources and publish statements until SIGTERM or SIGINT."""
     config = _load(config_path)
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, secrets=secret_values(config))
     from monitor.app import run_service  # heavy imports only for the verbs that need them
 
     try:
@@ -111,7 +111,7 @@ def tail(
 ) -> None:
     """Follow the statement topic(s) and print each event as it arrives."""
     config = _load(config_path)
-    configure_logging("warning", config.log.format)
+    configure_logging("warning", config.log.format, secrets=secret_values(config))
     try:
         asyncio.run(_tail(config, list(topics) or config.topics(), from_beginning, as_json))
     except KeyboardInterrupt:

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 ENV_PREFIX = "MONITOR__"
+_SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_keyfile_password"})
 EMBEDDED = "embedded"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
@@ -108,6 +109,8 @@ class KafkaConfig(_Strict):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    ssl_keyfile_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
 
     @field_validator("topic")
     @classmethod
@@ -330,7 +333,10 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if keys:
-            _set_path(raw, keys, _parse_env_value(env[name]))
+            # A secret is taken verbatim: as YAML, `123456` is a number, `null` nothing,
+            # and `pa ss #word` loses its end to a comment.
+            value = env[name] if keys[-1] in _SECRET_KEYS else _parse_env_value(env[name])
+            _set_path(raw, keys, value)
 
 
 def _parse_env_value(text: str) -> Any:

@@ -11,20 +11,25 @@ plain words instead of surfacing aiokafka's `UnknownError`.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import re
 import ssl
+import struct
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from monitor.config import KafkaConfig
 from monitor.errors import BrokerRefusedError, SinkError
 from monitor.state import OutboxRecord
 
-__all__ = ["KafkaSink", "client_options"]
+__all__ = ["KafkaSink", "client_options", "connection_problem"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,32 +41,263 @@ IDEMPOTENCE_REFUSED = (
 )
 
 
+_TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+_SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+_PASSWORD_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+_SASL_FIELDS = (
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "sasl_kerberos_service_name",
+)
+_TLS_FIELDS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_keyfile_password")
+_ADDRESS = re.compile(r"\[?(?P<host>[^\]]+?)\]?(?::(?P<port>\d+))?")
+# ApiVersions v0 with a null client id: a request every Kafka broker answers.
+_API_VERSIONS_REQUEST = struct.pack(">ihhih", 10, 18, 0, 1, -1)
+
+
 def client_options(config: KafkaConfig, bootstrap_servers: str) -> dict[str, Any]:
-    """Connection options shared by the producer, the admin client and `monitor tail`."""
+    """Connection options shared by the producer, the admin client and `monitor tail`.
+
+    SASL options are passed only with SASL_PLAINTEXT or SASL_SSL, and an
+    SSLContext is built only with SSL or SASL_SSL. Settings that cannot work (a
+    SASL mechanism without its credentials, TLS files under a plaintext
+    protocol, an unreadable certificate, a wrong key password) raise a
+    `SinkError` that names the settings and never holds a secret value.
+    """
+    problems = _security_problems(config)
+    if problems:
+        raise SinkError("invalid Kafka security settings: " + "; ".join(problems))
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "client_id": config.client_id,
         "request_timeout_ms": int(config.request_timeout * 1000),
         "security_protocol": config.security_protocol,
     }
-    if config.sasl_mechanism:
-        options["sasl_mechanism"] = config.sasl_mechanism
+    if config.security_protocol in _SASL_PROTOCOLS:
+        options.update(_sasl_options(config))
+    if config.security_protocol in _TLS_PROTOCOLS:
+        options["ssl_context"] = _ssl_context(config)
+    return options
+
+
+def _security_problems(config: KafkaConfig) -> list[str]:
+    """Security settings that cannot work together, one `kafka.key: why` per problem."""
+    protocol = config.security_protocol
+    problems: list[str] = []
+    if protocol in _SASL_PROTOCOLS:
+        problems.extend(_sasl_problems(config))
+    else:
+        problems.extend(
+            f"kafka.{name}: is set, but SASL is used only with security_protocol "
+            f"SASL_SSL or SASL_PLAINTEXT (it is {protocol})"
+            for name in _set_fields(config, _SASL_FIELDS)
+        )
+    if protocol in _TLS_PROTOCOLS:
+        problems.extend(_tls_problems(config))
+    else:
+        problems.extend(
+            f"kafka.{name}: is set, but TLS is used only with security_protocol "
+            f"SSL or SASL_SSL (it is {protocol})"
+            for name in _set_fields(config, _TLS_FIELDS)
+        )
+    return problems
+
+
+def _set_fields(config: KafkaConfig, names: Sequence[str]) -> list[str]:
+    return [name for name in names if getattr(config, name) is not None]
+
+
+def _sasl_problems(config: KafkaConfig) -> list[str]:
+    mechanism = config.sasl_mechanism or "PLAIN"
+    if mechanism in _PASSWORD_MECHANISMS:
+        missing = [
+            f"kafka.{name}"
+            for name in ("sasl_plain_username", "sasl_plain_password")
+            if getattr(config, name) is None
+        ]
+        if missing:
+            return [f"{' and '.join(missing)}: required for SASL mechanism {mechanism}"]
+        return []
+    if mechanism == "OAUTHBEARER":
+        return [
+            "kafka.sasl_mechanism: OAUTHBEARER needs a token provider, which the config "
+            "cannot name; use SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"
+        ]
+    if mechanism == "GSSAPI" and importlib.util.find_spec("gssapi") is None:
+        return ["kafka.sasl_mechanism: GSSAPI needs the Python package gssapi (pip install gssapi)"]
+    return []
+
+
+def _tls_problems(config: KafkaConfig) -> list[str]:
+    problems = []
+    if config.ssl_keyfile is not None and config.ssl_certfile is None:
+        problems.append("kafka.ssl_keyfile: needs kafka.ssl_certfile, the certificate of the key")
+    if _keyfile_password(config) is not None and config.ssl_certfile is None:
+        problems.append("kafka.ssl_keyfile_password: needs kafka.ssl_certfile (and its key)")
+    return problems
+
+
+def _sasl_options(config: KafkaConfig) -> dict[str, Any]:
+    """The aiokafka SASL options; the password as its plain value, which aiokafka needs."""
+    options: dict[str, Any] = {"sasl_mechanism": config.sasl_mechanism or "PLAIN"}
     if config.sasl_plain_username is not None:
         options["sasl_plain_username"] = config.sasl_plain_username
     if config.sasl_plain_password is not None:
         options["sasl_plain_password"] = config.sasl_plain_password.get_secret_value()
     if config.sasl_kerberos_service_name:
         options["sasl_kerberos_service_name"] = config.sasl_kerberos_service_name
-    if config.security_protocol in {"SSL", "SASL_SSL"}:
-        context = ssl.create_default_context(
-            cafile=str(config.ssl_cafile) if config.ssl_cafile else None
-        )
-        if config.ssl_certfile:
-            context.load_cert_chain(
-                str(config.ssl_certfile), str(config.ssl_keyfile) if config.ssl_keyfile else None
-            )
-        options["ssl_context"] = context
     return options
+
+
+def _ssl_context(config: KafkaConfig) -> ssl.SSLContext:
+    """A client context: verify the broker, check its name, present a client certificate.
+
+    The broker's certificate must chain to `ssl_cafile` (only to it, when set)
+    or else to the system's CAs, and name the host dialled unless
+    `ssl_check_hostname` is false. With `ssl_certfile` the client proves itself
+    too (mutual TLS).
+    """
+    cafile = config.ssl_cafile
+    try:
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ValueError) as exc:
+        raise SinkError(
+            f"kafka.ssl_cafile {cafile}: cannot load the CA certificates: {_why(exc)}"
+        ) from exc
+    context.check_hostname = config.ssl_check_hostname
+    if config.ssl_certfile is not None:
+        _load_client_certificate(context, config.ssl_certfile, config.ssl_keyfile, config)
+    return context
+
+
+def _load_client_certificate(
+    context: ssl.SSLContext, certfile: Path, keyfile: Path | None, config: KafkaConfig
+) -> None:
+    password = _keyfile_password(config)
+    asked = False
+
+    def give_password() -> str:
+        # A callable, never None: with None OpenSSL would prompt on the terminal
+        # for an encrypted key and hang the service.
+        nonlocal asked
+        asked = True
+        return password or ""
+
+    try:
+        context.load_cert_chain(
+            str(certfile), str(keyfile) if keyfile else None, password=give_password
+        )
+    except (OSError, ValueError) as exc:
+        files = f"kafka.ssl_certfile {certfile}"
+        if keyfile:
+            files += f", kafka.ssl_keyfile {keyfile}"
+        if asked and password is None:
+            hint = "; the private key is encrypted: set kafka.ssl_keyfile_password"
+        elif asked:
+            hint = "; check kafka.ssl_keyfile_password"
+        else:
+            hint = ""
+        raise SinkError(
+            f"{files}: cannot load the client certificate and key: {_why(exc)}{hint}"
+        ) from exc
+
+
+def _keyfile_password(config: KafkaConfig) -> str | None:
+    secret = config.ssl_keyfile_password
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _why(exc: BaseException) -> str:
+    """The reason in an OSError or SSLError, without Python's errno prefix."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+async def connection_problem(config: KafkaConfig, bootstrap_servers: str) -> str | None:
+    """Why connecting to the first bootstrap server fails, in plain words; None if it works.
+
+    When the bootstrap fails, aiokafka logs the cause (a certificate that does not
+    verify, a refused SASL login) and raises only "Unable to bootstrap". This
+    connects once more the same way, with `client_options`, and returns the
+    cause for an error message. TLS and SASL failures never echo credentials.
+    """
+    options = client_options(config, bootstrap_servers)
+    del options["bootstrap_servers"]
+    host, port = _first_address(bootstrap_servers)
+    try:
+        connection = await create_conn(host, port, **options)
+    except KafkaConnectionError as exc:
+        # Under TLS 1.3 a broker refuses a client certificate after the handshake,
+        # and aiokafka reports only a closed connection: ask TLS for the alert.
+        context = options.get("ssl_context")
+        alert = None if context is None else await _tls_alert(host, port, context, config)
+        return _describe_alert(alert) if alert else str(exc)
+    except Exception as exc:  # aiokafka's SCRAM client raises KeyError on a server error
+        return _describe_failure(exc, host)
+    connection.close()
+    return None
+
+
+def _first_address(bootstrap_servers: str) -> tuple[str, int]:
+    """(host, port) of the first of `host:port,[v6 address]:port,host`."""
+    first = bootstrap_servers.split(",")[0].strip()
+    match = _ADDRESS.fullmatch(first)
+    if match is None:
+        return first, 9092
+    return match["host"], int(match["port"] or 9092)
+
+
+async def _tls_alert(
+    host: str, port: int, context: ssl.SSLContext, config: KafkaConfig
+) -> str | None:
+    """The TLS alert a broker sends once the handshake is done and a request arrives, if any."""
+    try:
+        async with asyncio.timeout(config.request_timeout):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=context, server_hostname=host
+            )
+            try:
+                writer.write(_API_VERSIONS_REQUEST)
+                await writer.drain()
+                await reader.read(4)
+            finally:
+                writer.close()
+    except ssl.SSLError as exc:
+        return str(exc.reason or exc)
+    except (OSError, TimeoutError):
+        return None
+    return None
+
+
+def _describe_alert(alert: str) -> str:
+    if "CERTIFICATE_REQUIRED" in alert:
+        hint = "; the broker requires a client certificate: kafka.ssl_certfile, kafka.ssl_keyfile"
+    elif "UNKNOWN_CA" in alert or "BAD_CERTIFICATE" in alert:
+        hint = "; the broker did not accept the client certificate (kafka.ssl_certfile)"
+    else:
+        hint = ""
+    return f"TLS: the broker ended the connection: {alert}{hint}"
+
+
+def _describe_failure(exc: BaseException, host: str) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        hint = (
+            f"; it does not name {host} (kafka.ssl_check_hostname)"
+            if "mismatch" in str(exc.verify_message)
+            else "; is kafka.ssl_cafile the CA that signed it?"
+        )
+        return f"TLS: the broker's certificate was refused: {exc.verify_message}{hint}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: the handshake failed: {exc.reason or exc}"
+    if isinstance(exc, KeyError):
+        return "SASL: the broker ended the SCRAM exchange with an error (unknown user?)"
+    if isinstance(exc, KafkaError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
 
 
 class KafkaSink:
@@ -89,9 +325,10 @@ class KafkaSink:
         )
         try:
             await producer.start()
-        except KafkaConnectionError as exc:
+        except (KafkaConnectionError, KeyError) as exc:
+            # KeyError: aiokafka's SCRAM client when the broker ends the exchange with `e=`.
             await _quietly_stop(producer)
-            raise SinkError(f"cannot connect to Kafka at {self._bootstrap}: {exc}") from exc
+            raise SinkError(await self._unreachable()) from exc
         except KafkaError as exc:
             await _quietly_stop(producer)
             if self._config.enable_idempotence and not _has_producer_id(producer):
@@ -140,6 +377,9 @@ class KafkaSink:
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
+        # The next start checks the topics again: a broker that comes back
+        # after an outage may have lost them (a fresh cluster, memory storage).
+        self._topics_ready = not self._config.create_topics
         if producer is not None:
             await _quietly_stop(producer)
 
@@ -151,6 +391,11 @@ class KafkaSink:
         ):
             return BrokerRefusedError(IDEMPOTENCE_REFUSED)
         return SinkError(f"Kafka did not acknowledge: {exc!r}")
+
+    async def _unreachable(self) -> str:
+        """Why Kafka cannot be reached: aiokafka itself says only "Unable to bootstrap"."""
+        reason = await connection_problem(self._config, self._bootstrap)
+        return f"cannot connect to Kafka at {self._bootstrap}: {reason or 'the connection failed'}"
 
     async def _create_topics(self) -> None:
         admin = AIOKafkaAdminClient(**client_options(self._config, self._bootstrap))
@@ -173,6 +418,8 @@ class KafkaSink:
                 )
         except TopicAlreadyExistsError:
             pass  # another instance created it between our list and our create
+        except (KafkaConnectionError, KeyError) as exc:  # KeyError: see start()
+            raise SinkError(await self._unreachable()) from exc
         except KafkaError as exc:
             raise SinkError(
                 f"cannot create topics {self._topics} on {self._bootstrap}: {exc}"
