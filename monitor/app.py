@@ -60,6 +60,8 @@ class Service:
                 for host, h in config.fetch.hosts.items()
             },
             max_redirects=config.fetch.max_redirects,
+            trusted_origins=[source.url for source in self.sources],
+            allow_private_networks=config.fetch.allow_private_networks,
         )
         self.embedded: EmbeddedBroker | None = None
         self.relay: OutboxRelay | None = None
@@ -189,11 +191,7 @@ class Service:
         relay = self.relay
 
         def broker() -> tuple[bool, str]:
-            if relay is None:
-                return False, "not started"
-            if relay.broker_ok:
-                return True, "acknowledging"
-            return False, relay.last_error or "no contact with the broker yet"
+            return relay.broker_state() if relay is not None else (False, "not started")
 
         return {
             "config": lambda: (True, f"{len(self.sources)} sources"),

@@ -20,6 +20,7 @@ __all__ = [
     "EXTRACTION_FAILURES",
     "FEED_PARSES",
     "FETCH_DURATION",
+    "FETCH_REFUSED",
     "INFLIGHT",
     "LAST_STATEMENT",
     "OUTBOX_OLDEST_AGE",
@@ -53,6 +54,11 @@ FETCH_DURATION = Histogram(
     "Duration of one HTTP fetch, by kind of document (feed or page).",
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+FETCH_REFUSED = Counter(
+    f"{_NS}_fetch_refused",
+    "Requests refused before connecting, by source and reason.",
+    ["source_id", "reason"],
 )
 POLL_DURATION = Histogram(
     f"{_NS}_poll_duration_seconds",

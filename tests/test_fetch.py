@@ -195,13 +195,18 @@ async def server(seen: Seen) -> AsyncIterator[TestServer]:
 
 
 @pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
-    async with Fetcher(user_agent=UA) as f:
+async def fetcher(server: TestServer) -> AsyncIterator[Fetcher]:
+    # The test server is a configured source: its origin is trusted, loopback or not.
+    async with Fetcher(user_agent=UA, trusted_origins=[origin(server)]) as f:
         yield f
 
 
 def url(server: TestServer, path: str) -> str:
     return str(server.make_url(path))
+
+
+def origin(server: TestServer) -> str:
+    return url(server, "/")
 
 
 async def get(fetcher: Fetcher, target: str, **kwargs: Any) -> FetchResult:
@@ -351,12 +356,14 @@ async def test_slow_drip_is_cut_by_total_timeout(server: TestServer, fetcher: Fe
 # --- network failures ---------------------------------------------------------------------------
 
 
-async def test_connection_refused(fetcher: Fetcher) -> None:
+async def test_connection_refused() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on the port now.
-    result = await get(fetcher, f"http://127.0.0.1:{port}/feed")
+    target = f"http://127.0.0.1:{port}/feed"
+    async with Fetcher(user_agent=UA, trusted_origins=[target]) as fetcher:
+        result = await get(fetcher, target)
 
     assert result.status == 0
     assert result.error is not None
@@ -491,7 +498,9 @@ async def test_redirect_without_location(server: TestServer, fetcher: Fetcher) -
 
 
 async def test_redirects_disabled(server: TestServer) -> None:
-    async with Fetcher(user_agent=UA, max_redirects=0) as no_follow:
+    async with Fetcher(
+        user_agent=UA, max_redirects=0, trusted_origins=[origin(server)]
+    ) as no_follow:
         result = await get(no_follow, url(server, "/chain/1"))
 
     assert result.status == 302
@@ -503,7 +512,9 @@ async def test_redirects_disabled(server: TestServer) -> None:
 
 
 async def test_host_concurrency_is_capped(server: TestServer, seen: Seen) -> None:
-    async with Fetcher(user_agent=UA, default_limits=HostLimits(connections=2)) as f:
+    async with Fetcher(
+        user_agent=UA, default_limits=HostLimits(connections=2), trusted_origins=[origin(server)]
+    ) as f:
         # Six sources on one host: the limit is the host's, not the source's.
         results = await asyncio.gather(
             *(get(f, url(server, "/busy"), source_id=f"src-{i}") for i in range(6))
@@ -519,6 +530,7 @@ async def test_host_override_applies(server: TestServer, seen: Seen) -> None:
         user_agent=UA,
         default_limits=HostLimits(connections=4),
         host_limits={"127.0.0.1": HostLimits(connections=1)},
+        trusted_origins=[origin(server)],
     ) as f:
         await asyncio.gather(*(get(f, url(server, "/busy?hold=0.1")) for _ in range(3)))
 
@@ -527,7 +539,11 @@ async def test_host_override_applies(server: TestServer, seen: Seen) -> None:
 
 async def test_hosts_have_separate_slots(server: TestServer, seen: Seen) -> None:
     by_name = str(server.make_url("/busy").with_host("localhost"))
-    async with Fetcher(user_agent=UA, default_limits=HostLimits(connections=1)) as f:
+    async with Fetcher(
+        user_agent=UA,
+        default_limits=HostLimits(connections=1),
+        trusted_origins=[origin(server), by_name],
+    ) as f:
         results = await asyncio.gather(
             get(f, url(server, "/busy")),
             get(f, url(server, "/busy")),
@@ -542,7 +558,7 @@ async def test_hosts_have_separate_slots(server: TestServer, seen: Seen) -> None
 
 async def test_host_delay_spaces_starts(server: TestServer, seen: Seen) -> None:
     limits = HostLimits(connections=4, delay=0.2)
-    async with Fetcher(user_agent=UA, default_limits=limits) as f:
+    async with Fetcher(user_agent=UA, default_limits=limits, trusted_origins=[origin(server)]) as f:
         await asyncio.gather(*(get(f, url(server, "/busy?hold=0")) for _ in range(4)))
 
     starts = sorted(seen.starts)
@@ -552,7 +568,9 @@ async def test_host_delay_spaces_starts(server: TestServer, seen: Seen) -> None:
 
 
 async def test_slot_is_released_after_errors(server: TestServer) -> None:
-    async with Fetcher(user_agent=UA, default_limits=HostLimits(connections=1)) as f:
+    async with Fetcher(
+        user_agent=UA, default_limits=HostLimits(connections=1), trusted_origins=[origin(server)]
+    ) as f:
         for _ in range(3):
             result = await get(f, url(server, "/slow"), timeout=0.2)
             assert result.error is not None and result.error.kind == "timeout"
@@ -609,6 +627,7 @@ def test_error_kinds_are_the_documented_set() -> None:
         "reset",
         "tls",
         "redirects",
+        "refused",
         "too_large",
         "http_4xx",
         "http_5xx",

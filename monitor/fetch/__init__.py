@@ -2,8 +2,9 @@
 
 Modules:
 
-    client.py   the Fetcher: conditional GET, deadline, body cap, Retry-After, error kinds
+    client.py   the Fetcher: conditional GET, deadline, body cap, redirects, Retry-After, errors
     hosts.py    per-host slots: concurrent requests and delay between starts, per hostname
+    guard.py    the address policy: no loopback, private or metadata address off the trusted origins
 """
 
 from monitor.fetch.client import (
@@ -15,6 +16,7 @@ from monitor.fetch.client import (
     FetchKind,
     parse_retry_after,
 )
+from monitor.fetch.guard import REFUSAL_REASONS, AddressGuard, address_class, origin_key
 from monitor.fetch.hosts import DEFAULT_LIMITS, HostLimits, HostSlot, HostSlots
 
 __all__ = [
@@ -23,10 +25,14 @@ __all__ = [
     "ERROR_KINDS",
     "FEED_ACCEPT",
     "PAGE_ACCEPT",
+    "REFUSAL_REASONS",
+    "AddressGuard",
     "FetchKind",
     "Fetcher",
     "HostLimits",
     "HostSlot",
     "HostSlots",
+    "address_class",
+    "origin_key",
     "parse_retry_after",
 ]

@@ -3,7 +3,8 @@
 This module owns one aiohttp session (keep-alive connections, a DNS cache)
 and the rules of a single GET: conditional requests, a total deadline, a cap
 on the decoded body, Retry-After, redirects and the mapping of every failure
-to a `FetchError`. Per-host politeness lives in `hosts.py`.
+to a `FetchError`. Per-host politeness lives in `hosts.py`, the address
+policy (which addresses a request may reach) in `guard.py`.
 
 The fetcher never raises on a status or a network problem. It returns a
 `FetchResult` whose `error` carries one of these kinds, a bounded set used as
@@ -16,6 +17,7 @@ a metric label:
     reset        server disconnected, connection reset, broken body    yes
     tls          TLS handshake or certificate failure                  no
     redirects    too many redirects (a loop), a bad or missing Location no
+    refused      the address policy forbids the address (see guard.py) no
     too_large    the decoded body exceeds `max_bytes`                  no
     http_429     429 Too Many Requests                                 yes
     http_4xx     any other 4xx status                                  no (408: yes)
@@ -27,31 +29,53 @@ What it raises: `RuntimeError` when `fetch` is called before `start`, and
 `ValueError` for a non-positive `timeout` or a negative `max_bytes`, which are
 the caller's bugs rather than the network's.
 
+Redirects are followed here, hop by hop, never by aiohttp: 301, 302, 303,
+307 and 308 with a Location, up to `max_redirects` hops; one more is a
+"redirects" error that keeps the last response (its status and URL). Before
+each hop the address policy judges the hop's URL, and at connect time the
+session's resolver judges the addresses of a host name (guard.py), so no hop
+of an untrusted origin reaches a loopback, private, link-local or metadata
+address unless `allow_private_networks`. A refused request gets status 0 and
+the error kind "refused", is counted in `FETCH_REFUSED{source_id, reason}`
+and logged; `final_url` stays at the last URL that answered.
+
+`permanent_redirect` is the target of the last of the leading run of 301/308
+responses: 301→308→200 gives the URL of the 200, 301→302→200 the URL that
+answered 302 (where the permanent part ended), 302→301→200 gives None. It is
+set whatever happened after the run (an error, a refusal), and None when the
+run leads back to `url` itself.
+
 Timing: the host slot is entered first; `timeout`, `elapsed` and the
 `FETCH_DURATION` histogram all count from the moment the slot admits the
 request, so time spent queueing behind other requests to the same host is
-not charged to the server. Redirects are followed inside the slot of the
-first host.
+not charged to the server. Each hop holds its own host's slot: a hop to the
+same host keeps the slot it has; a hop to another host gives it back, then
+waits for that host's slot. The deadline covers every hop, that wait
+included. A request refused before its first hop is not timed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import functools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Final, Literal, Self
 
 import aiohttp
 import structlog
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import DefaultResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from monitor.fetch.hosts import DEFAULT_LIMITS, HostLimits, HostSlots
-from monitor.metrics import FETCH_DURATION
+from monitor.fetch.guard import AddressGuard, AddressRefusedError, GuardedResolver, Refusal
+from monitor.fetch.hosts import DEFAULT_LIMITS, HostLimits, HostSlot, HostSlots
+from monitor.metrics import FETCH_DURATION, FETCH_REFUSED
 from monitor.models import FetchError, FetchResult
 
 __all__ = [
@@ -81,6 +105,7 @@ ERROR_KINDS: Final = frozenset(
         "reset",
         "tls",
         "redirects",
+        "refused",
         "too_large",
         "http_429",
         "http_4xx",
@@ -94,6 +119,9 @@ _CHUNK: Final = 64 * 1024  # bytes asked of the stream per read
 _MESSAGE_MAX: Final = 300  # characters of an exception kept in a FetchError message
 _SCHEMES: Final = frozenset({"http", "https"})
 _DNS_TTL: Final = 300  # seconds a resolved address is reused
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_PERMANENT: Final = frozenset({301, 308})
+_URL_MAX: Final = 150  # characters of a URL quoted in a FetchError message
 
 # Exceptions to error kinds, first match wins: subclasses come before their bases
 # (ClientSSLError and ClientConnectorDNSError are ClientConnectorErrors, which are
@@ -116,8 +144,25 @@ _EXCEPTION_KINDS: Final[tuple[tuple[_ExceptionTypes, str, bool], ...]] = (
 log = structlog.get_logger(__name__)
 
 
+# The result of one exchange: the response that ended it (None when none did),
+# its body, the error, the URL of the last response that arrived (else the
+# request's), the permanent redirect, when the slot admitted it and how long it took.
+_Exchange = tuple[
+    aiohttp.ClientResponse | None, bytes, FetchError | None, URL, URL | None, dt.datetime, float
+]
+
+
 class Fetcher:
-    """Polite HTTP GET over one shared session. Use `async with Fetcher(...)`."""
+    """Polite HTTP GET over one shared session. Use `async with Fetcher(...)`.
+
+    `trusted_origins` are origins ("https://gov.example", or any URL on them)
+    exempt from the address policy: the lead passes the origin of every
+    `sources[].url`. A request anywhere else may not reach a loopback,
+    private, link-local, metadata or otherwise non-public address unless
+    `allow_private_networks` (see guard.py). `resolver` is the resolver the
+    address policy wraps, aiohttp's default when None; the fetcher does not
+    close a resolver it is given.
+    """
 
     def __init__(
         self,
@@ -127,6 +172,9 @@ class Fetcher:
         host_limits: Mapping[str, HostLimits] | None = None,
         max_connections: int = 256,
         max_redirects: int = 5,
+        trusted_origins: Iterable[str] = (),
+        allow_private_networks: bool = False,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
@@ -136,6 +184,9 @@ class Fetcher:
         self._max_connections = max_connections
         self._max_redirects = max_redirects
         self._hosts = HostSlots(default_limits, host_limits)
+        self._guard = AddressGuard(trusted_origins, allow_private_networks=allow_private_networks)
+        self._resolver = resolver
+        self._own_resolver: AbstractResolver | None = None  # the guarded default, closed here
         self._session: aiohttp.ClientSession | None = None
         self._accept: dict[str, dict[str, str]] = {
             "feed": {"Accept": FEED_ACCEPT},
@@ -148,15 +199,28 @@ class Fetcher:
         """The per-host slots, for inspection."""
         return self._hosts
 
+    @property
+    def guard(self) -> AddressGuard:
+        """The address policy, for inspection."""
+        return self._guard
+
     async def start(self) -> None:
         """Open the session and its connection pool. Calling it twice is harmless."""
         if self._session is not None:
             return
+        resolver = self._resolver
+        if not self._guard.allow_private_networks:
+            # Host names are judged by the addresses they resolve to, at connect time.
+            if resolver is None:
+                resolver = self._own_resolver = GuardedResolver(self._guard, DefaultResolver())
+            else:
+                resolver = GuardedResolver(self._guard, resolver)
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,  # the host slots do this, with a delay as well
             use_dns_cache=True,
             ttl_dns_cache=_DNS_TTL,
+            resolver=resolver,  # None: aiohttp's default, which the connector closes
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -171,8 +235,11 @@ class Fetcher:
     async def close(self) -> None:
         """Close the session and its connections. Calling it twice is harmless."""
         session, self._session = self._session, None
+        resolver, self._own_resolver = self._own_resolver, None
         if session is not None:
             await session.close()
+        if resolver is not None:
+            await resolver.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -200,9 +267,9 @@ class Fetcher:
     ) -> FetchResult:
         """GET `url` once, politely. Never raises on a status or a network problem.
 
-        `timeout` is the total deadline in seconds, body included; `max_bytes`
-        caps the decoded body. `etag` and `last_modified` make the request
-        conditional; a 304 keeps them when the server does not repeat them.
+        `timeout` is the total deadline in seconds, body and redirects included;
+        `max_bytes` caps the decoded body. `etag` and `last_modified` make the
+        request conditional; a 304 keeps them when the server does not repeat them.
         """
         session = self._session
         if session is None:
@@ -215,29 +282,45 @@ class Fetcher:
             target = URL(url)
         except (TypeError, ValueError) as exc:
             return _invalid_url(url, source_id, str(exc))
-        host = target.host
-        if not host or target.scheme not in _SCHEMES:
+        if not target.host or target.scheme not in _SCHEMES:
             return _invalid_url(url, source_id, "not an absolute http(s) URL")
-
-        headers = self._request_headers(kind, etag, last_modified, accept)
-        async with self._hosts.slot(host):
-            fetched_at = dt.datetime.now(dt.UTC)
-            started = time.perf_counter()
-            response, body, error = await self._exchange(
-                session, target, headers, deadline=timeout, max_bytes=max_bytes
-            )
-            elapsed = time.perf_counter() - started
-        self._durations[kind].observe(elapsed)
-
-        if error is not None and not error.retriable:
-            _log_unusual(error, source_id=source_id, url=url)
-        if response is None:
+        refusal = self._guard.check_url(target)
+        if refusal is not None:  # a discovered link to a forbidden address
+            refused = _refused(refusal, target, source_id=source_id, redirected=False)
+            _log_unusual(refused, source_id=source_id, url=url)
             return FetchResult(
                 source_id=source_id,
                 url=url,
                 final_url=url,
                 status=0,
+                fetched_at=dt.datetime.now(dt.UTC),
+                error=refused,
+            )
+
+        headers = self._request_headers(kind, etag, last_modified, accept)
+        response, body, error, final, moved, fetched_at, elapsed = await self._exchange(
+            session,
+            target,
+            target.host,
+            headers,
+            source_id=source_id,
+            deadline=timeout,
+            max_bytes=max_bytes,
+        )
+        self._durations[kind].observe(elapsed)
+
+        if error is not None and not error.retriable:
+            _log_unusual(error, source_id=source_id, url=url)
+        final_url = url if final is target else str(final)
+        permanent = None if moved is None or moved == target else str(moved)
+        if response is None:
+            return FetchResult(
+                source_id=source_id,
+                url=url,
+                final_url=final_url,
+                status=0,
                 fetched_at=fetched_at,
+                permanent_redirect=permanent,
                 elapsed=elapsed,
                 error=error,
             )
@@ -246,7 +329,8 @@ class Fetcher:
             body,
             error,
             url=url,
-            final_url=url if response.url == target else str(response.url),
+            final_url=final_url,
+            permanent_redirect=permanent,
             source_id=source_id,
             fetched_at=fetched_at,
             elapsed=elapsed,
@@ -278,34 +362,114 @@ class Fetcher:
         self,
         session: aiohttp.ClientSession,
         target: URL,
+        host: str,
         headers: Mapping[str, str],
         *,
+        source_id: str,
         deadline: float,
         max_bytes: int,
-    ) -> tuple[aiohttp.ClientResponse | None, bytes, FetchError | None]:
-        """Send the request and read the body. Every failure becomes a FetchError.
+    ) -> _Exchange:
+        """Take the host's slot, send the request, follow redirects, read the body.
 
-        The deadline is aiohttp's `total` timeout, which covers connecting,
-        the headers and every read of the body, so a slow drip is cut too.
+        Every failure becomes a FetchError. The deadline is aiohttp's `total`
+        timeout, which covers connecting, the headers and every read of the
+        body, so a slow drip is cut too; a later hop gets what is left of it.
         The response is returned even when reading its body failed, so the
-        result keeps the status and headers that did arrive.
+        result keeps the status and headers that did arrive. The same headers
+        go to every hop, as aiohttp's own redirects do (no credentials are sent).
         """
+        slot = self._hosts.slot(host)
+        await slot.acquire()
+        held: HostSlot | None = slot
         try:
-            async with session.get(
-                target,
-                headers=headers,
-                timeout=_client_timeout(deadline),
-                allow_redirects=self._max_redirects > 0,
-                # aiohttp gives up *on* its n-th redirect; we follow up to n.
-                max_redirects=self._max_redirects + 1,
-            ) as response:
+            fetched_at = dt.datetime.now(dt.UTC)
+            started = time.perf_counter()
+            timeout = _client_timeout(deadline)
+            hop = final = target
+            moved: URL | None = None  # where the leading run of 301/308 points
+            leading = True  # whether every redirect so far was permanent
+            redirects = 0
+            response: aiohttp.ClientResponse | None
+            body = b""
+            error: FetchError | None = None
+            while True:
                 try:
-                    body, error = await _read_response(response, max_bytes)
+                    async with session.get(
+                        hop, headers=headers, timeout=timeout, allow_redirects=False
+                    ) as response:
+                        final = hop
+                        status = response.status
+                        location = None
+                        if status in _REDIRECTS:
+                            found = response.headers
+                            location = found.get("Location") or found.get("URI")
+                        if location is None:  # the hot path: no redirect
+                            try:
+                                body, error = await _read_response(response, max_bytes)
+                            except Exception as exc:  # every failure becomes a FetchError
+                                error = _exception_error(exc, deadline, hop)
+                            break
                 except Exception as exc:  # every failure becomes a FetchError
-                    return response, b"", _exception_error(exc, deadline, target)
-                return response, body, error
-        except Exception as exc:  # every failure becomes a FetchError
-            return _last_response(exc), b"", _exception_error(exc, deadline, target)
+                    response = None
+                    refusal = _refusal_in(exc)
+                    if refusal is None:
+                        error = _exception_error(exc, deadline, hop)
+                    else:  # the host name resolved to forbidden addresses only
+                        redirected = hop is not target
+                        error = _refused(refusal, hop, source_id=source_id, redirected=redirected)
+                    break
+
+                # A redirect, released on leaving the block: decide where it leads.
+                following = _redirect_target(hop, location)
+                if leading:
+                    if status in _PERMANENT and following is not None:
+                        moved = following[0]
+                    else:
+                        leading = False
+                if following is None:
+                    error = FetchError(
+                        kind="redirects",
+                        message=f"HTTP {status} to {_quote(location)}, not an http(s) URL",
+                        retriable=False,
+                    )
+                    break
+                if redirects >= self._max_redirects:
+                    error = FetchError(
+                        kind="redirects",
+                        message=f"gave up after {redirects + 1} redirects "
+                        f"(at most {self._max_redirects} are followed)",
+                        retriable=False,
+                    )
+                    break
+                hop, hop_host = following
+                refusal = self._guard.check_url(hop)
+                if refusal is not None:
+                    response = None
+                    error = _refused(refusal, hop, source_id=source_id, redirected=True)
+                    break
+                redirects += 1
+                if hop_host != host:  # another host: give this slot back, wait for that one
+                    slot.release()  # the slot held until now
+                    held = None
+                    host = hop_host
+                    slot = self._hosts.slot(host)
+                    try:
+                        async with asyncio.timeout(deadline - (time.perf_counter() - started)):
+                            await slot.acquire()
+                    except TimeoutError:
+                        response, error = None, _timeout_error(deadline)
+                        break
+                    held = slot
+                left = deadline - (time.perf_counter() - started)
+                if left <= 0:  # aiohttp would read a zero total as "no deadline"
+                    response, error = None, _timeout_error(deadline)
+                    break
+                timeout = aiohttp.ClientTimeout(total=left)
+            elapsed = time.perf_counter() - started
+        finally:
+            if held is not None:
+                held.release()
+        return response, body, error, final, moved, fetched_at, elapsed
 
 
 @functools.lru_cache(maxsize=256)
@@ -324,7 +488,7 @@ async def _read_response(
     if status >= 400:
         body, _ = await _read_capped(response, max_bytes)  # truncated, for humans
         return body, _status_error(status)
-    if status >= 300:  # a redirect that aiohttp did not follow: no Location, or 300
+    if status >= 300:  # a redirect that is not followed: no Location, or 300
         return b"", FetchError(
             kind="redirects", message=f"HTTP {status} without a usable Location", retriable=False
         )
@@ -368,6 +532,7 @@ def _result(
     *,
     url: str,
     final_url: str,
+    permanent_redirect: str | None,
     source_id: str,
     fetched_at: dt.datetime,
     elapsed: float,
@@ -395,6 +560,7 @@ def _result(
         etag=etag,
         last_modified=last_modified,
         retry_after=None if retry_after is None else parse_retry_after(retry_after),
+        permanent_redirect=permanent_redirect,
         elapsed=elapsed,
         error=error,
     )
@@ -441,10 +607,8 @@ def _exception_error(exc: BaseException, deadline: float, url: URL) -> FetchErro
     for types, kind, retriable in _EXCEPTION_KINDS:
         if isinstance(exc, types):
             if kind == "timeout":
-                message = f"no complete response within {deadline:g} s"
-            else:
-                message = _describe(exc)
-            return FetchError(kind=kind, message=message, retriable=retriable)
+                return _timeout_error(deadline)
+            return FetchError(kind=kind, message=_describe(exc), retriable=retriable)
     log.warning("fetch_unexpected_error", url=str(url), exc_info=exc)
     return FetchError(kind="other", message=_describe(exc), retriable=True)
 
@@ -454,24 +618,69 @@ def _log_unusual(error: FetchError, *, source_id: str, url: str) -> None:
 
     An unexpected exception ("other") is logged where it is caught, with its traceback.
     """
-    if error.kind in ("too_large", "tls", "redirects"):
+    if error.kind in ("too_large", "tls", "redirects", "refused"):
         log.info(
             "fetch_refused", source_id=source_id, url=url, kind=error.kind, error=error.message
         )
 
 
-def _last_response(exc: BaseException) -> aiohttp.ClientResponse | None:
-    """The last response seen before a redirect failure, so the result shows where it ended."""
-    if isinstance(exc, aiohttp.TooManyRedirects) and exc.history:
-        return exc.history[-1]
+def _redirect_target(base: URL, location: str) -> tuple[URL, str] | None:
+    """The absolute URL a Location leads to, and its host; None when it is not http(s).
+
+    Relative references are resolved against `base`, as aiohttp does; the
+    fragment is dropped, since it is never sent.
+    """
+    try:
+        target = base.join(URL(location))
+    except (TypeError, ValueError):
+        return None
+    host = target.host
+    if not host or not target.raw_host or target.scheme not in _SCHEMES:
+        return None
+    if target.raw_fragment:
+        target = target.with_fragment(None)
+    return target, host
+
+
+def _refusal_in(exc: BaseException) -> Refusal | None:
+    """The address-policy refusal behind an aiohttp error, if that is what it is.
+
+    The guarded resolver raises `AddressRefusedError`; aiohttp wraps it in a
+    `ClientConnectorDNSError` whose cause it is.
+    """
+    cause: BaseException | None = exc
+    for _ in range(4):
+        if cause is None:
+            return None
+        if isinstance(cause, AddressRefusedError):
+            return cause.refusal
+        cause = cause.__cause__ or cause.__context__
     return None
 
 
+def _refused(refusal: Refusal, url: URL, *, source_id: str, redirected: bool) -> FetchError:
+    """The FetchError of a refused request, counted in FETCH_REFUSED."""
+    FETCH_REFUSED.labels(source_id=source_id, reason=refusal.reason).inc()
+    where = f"redirect to {_quote(str(url))}" if redirected else _quote(str(url))
+    how = "set fetch.allow_private_networks: true to allow"
+    return FetchError(
+        kind="refused", message=f"{where} refused: {refusal.what}; {how}", retriable=False
+    )
+
+
+def _timeout_error(deadline: float) -> FetchError:
+    return FetchError(
+        kind="timeout", message=f"no complete response within {deadline:g} s", retriable=True
+    )
+
+
+def _quote(text: str) -> str:
+    """`text` cut to fit in a FetchError message."""
+    return text if len(text) <= _URL_MAX else text[: _URL_MAX - 1] + "…"
+
+
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        text = f"gave up after {len(exc.history)} redirects"
-    text = f"{type(exc).__name__}: {text}"
+    text = f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
     return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
 
 

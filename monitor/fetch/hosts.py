@@ -8,7 +8,8 @@ feeds from one server still sees at most `connections` requests at a time.
 
 A slot is created the first time its host is seen and lives as long as the
 fetcher: one small object per host, so ten thousand sources on a few hundred
-hosts cost a few hundred slots.
+hosts cost a few hundred slots. A redirect to another host is a request to
+that host: the fetcher gives the first host's slot back and takes the other's.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class HostSlot:
 
     Entering waits for a free connection, then for the host's next start time.
     The slot itself is the context manager, so passing through it creates no
-    object per request.
+    object per request. `acquire` and `release` are the same two steps for a
+    caller that moves from one slot to another, as the fetcher does when a
+    redirect leads to another host.
     """
 
     __slots__ = ("_delay", "_next_start", "_semaphore", "limits")
@@ -55,7 +58,8 @@ class HostSlot:
         self._delay = limits.delay
         self._next_start = 0.0  # loop time before which no request may start
 
-    async def __aenter__(self) -> None:
+    async def acquire(self) -> None:
+        """Wait for a free connection and the host's turn. Pair it with one `release`."""
         await self._semaphore.acquire()
         if self._delay <= 0:
             return
@@ -64,6 +68,13 @@ class HostSlot:
         except BaseException:
             self._semaphore.release()
             raise
+
+    def release(self) -> None:
+        """Give back the connection taken by `acquire`."""
+        self._semaphore.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
 
     async def __aexit__(
         self,
