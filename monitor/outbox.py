@@ -35,6 +35,8 @@ __all__ = ["OutboxRelay", "acked_prefix"]
 
 log = structlog.get_logger(__name__)
 
+STALLED_AFTER = 3.0  # seconds without an acknowledgement before the broker counts as down
+
 
 def acked_prefix(
     records: Sequence[OutboxRecord], outcomes: Sequence[BaseException | None]
@@ -79,6 +81,8 @@ class OutboxRelay:
         self._stopped = asyncio.Event()
         self._pending, _ = store.outbox_stats()
         self.broker_ok = False
+        self._send_started: float | None = None  # monotonic time of the publish in flight
+        metrics.BROKER_UP.set_function(lambda: 1.0 if self.broker_state()[0] else 0.0)
         self.last_error: str | None = None
         self._pending_changed()
 
@@ -191,11 +195,13 @@ class OutboxRelay:
         if not records:
             return 0
         metrics.INFLIGHT.labels(stage="publish").set(len(records))
+        self._send_started = time.monotonic()
         try:
             outcomes = await self._sink.send(records)
         except SinkError as exc:
             outcomes = [exc] * len(records)
         finally:
+            self._send_started = None
             metrics.INFLIGHT.labels(stage="publish").set(0)
         done = acked_prefix(records, outcomes)
         if done:
@@ -230,7 +236,20 @@ class OutboxRelay:
             log.info("broker_available", pending=self._pending)
             self.last_error = None
         self.broker_ok = ok
-        metrics.BROKER_UP.set(1 if ok else 0)
+
+    def broker_state(self) -> tuple[bool, str]:
+        """Whether the broker is taking events now, and why not.
+
+        A producer retries a batch quietly until its request timeout, so a
+        publish that has waited `STALLED_AFTER` seconds already means trouble.
+        """
+        if self._send_started is not None:
+            waiting = time.monotonic() - self._send_started
+            if waiting > STALLED_AFTER:
+                return False, f"no acknowledgement for {waiting:.0f} s: is the broker reachable?"
+        if self.broker_ok:
+            return True, "acknowledging"
+        return False, self.last_error or "no contact with the broker yet"
 
     def _update_age(self, records: Sequence[OutboxRecord]) -> None:
         oldest = records[0].created_at if records else None

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.app import Service
 from monitor.config import Config
@@ -74,6 +75,26 @@ async def site() -> AsyncIterator[LoopbackSite]:
 class EventReader:
     """Reads CloudEvents from one topic, from the beginning."""
 
+    async def _partitions(self, timeout: float = 20.0) -> list[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                described = await admin.describe_topics([self._topic])
+                partitions = [
+                    p["partition"]
+                    for d in described
+                    if d["error_code"] == 0
+                    for p in d["partitions"]
+                ]
+                if partitions or loop.time() > deadline:
+                    return partitions or [0]
+                await asyncio.sleep(0.2)  # not created yet: the service creates it at start-up
+        finally:
+            await admin.close()
+
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
@@ -84,13 +105,16 @@ class EventReader:
     ) -> list[dict[str, Any]]:
         """At least `count` events (waiting up to `timeout`), then `settle` s more for extras."""
         consumer = AIOKafkaConsumer(
-            self._topic,
             bootstrap_servers=self._bootstrap,
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
         await consumer.start()
+        # Assign partitions explicitly: a tansu broker restarted with memory
+        # storage auto-creates topics on produce but leaves them out of the
+        # topic list, so subscribing by name would see nothing.
+        consumer.assign([TopicPartition(self._topic, p) for p in await self._partitions()])
         records: list[Any] = []
         try:
             loop = asyncio.get_running_loop()

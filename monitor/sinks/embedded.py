@@ -50,6 +50,11 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process id while it runs (tests pause it to simulate an outage)."""
+        return self._process.pid if self._process is not None else None
+
     def start(self, *, ready_timeout: float = 15.0) -> None:
         url = f"tcp://{self.host}:{self.port}"
         self._process = subprocess.Popen(
