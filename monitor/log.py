@@ -92,6 +92,12 @@ def configure_logging(
     # At DEBUG aiokafka.conn logs every request it sends, SASL ones included: a
     # PLAIN password in clear. Never let it, whatever the level asked for.
     logging.getLogger("aiokafka.conn").setLevel(max(numeric_level, logging.INFO))
+    # During a broker outage aiokafka logs an error for every reconnect attempt,
+    # several a second. The outbox relay logs each change of the broker's state
+    # once, with the reason, and /readyz and statement_monitor_broker_up show it;
+    # below debug, keep only aiokafka's critical messages.
+    if numeric_level > logging.DEBUG:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def register_secret(value: str | SecretStr | None) -> None:

@@ -197,7 +197,7 @@ class OutboxRelay:
         metrics.INFLIGHT.labels(stage="publish").set(len(records))
         self._send_started = time.monotonic()
         try:
-            outcomes = await self._sink.send(records)
+            outcomes = await self._send(records)
         except SinkError as exc:
             outcomes = [exc] * len(records)
         finally:
@@ -213,6 +213,17 @@ class OutboxRelay:
             return None
         self._mark_broker(ok=True)
         return len(done)
+
+    async def _send(self, records: Sequence[OutboxRecord]) -> list[BaseException | None]:
+        """Send a batch; say so once if the broker takes too long to acknowledge it."""
+        sending = asyncio.ensure_future(self._sink.send(records))
+        done, _ = await asyncio.wait({sending}, timeout=STALLED_AFTER)
+        if not done:
+            log.warning(
+                "publish_stalled", seconds=STALLED_AFTER, batch=len(records), pending=self._pending
+            )
+            self.broker_ok = False  # so the acknowledgement, when it comes, is logged
+        return await sending
 
     def _record_acks(self, done: Sequence[OutboxRecord]) -> None:
         for record in done:

@@ -238,7 +238,7 @@ def test_standard_library_records_are_redacted(
 ) -> None:
     with caplog.at_level(logging.INFO):
         configure("info", "json", secrets=[SecretStr(PASSWORD)])
-        library = logging.getLogger("aiokafka.test")
+        library = logging.getLogger("some_library.client")
         library.error("SASL message %r for %s", b"u\x00u\x00" + PASSWORD.encode(), PASSWORD)
         try:
             raise ValueError(PASSWORD)
