@@ -156,8 +156,7 @@ class Service:
         started = time.monotonic()
         log.info("service_stopping", inflight_polls=len(self._polls))
         scheduling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scheduling
+        await asyncio.wait({scheduling}, timeout=1.0)  # bounded, whatever the task does
         if self._polls:
             _, unfinished = await asyncio.wait(set(self._polls), timeout=_POLL_GRACE)
             for task in unfinished:

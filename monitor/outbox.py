@@ -115,7 +115,11 @@ class OutboxRelay:
     # -- the relay loop ------------------------------------------------
 
     async def run(self) -> None:
-        """Relay until `stop()`; never raises for broker trouble."""
+        """Relay until `stop()`; never raises for broker trouble.
+
+        Waits use `asyncio.timeout`, not `wait_for`, which on Python 3.11 can
+        swallow a cancellation that arrives as the awaited event is set.
+        """
         backoff = self._min_backoff
         self._mark_broker_from_probe(await self._probe())  # so /readyz knows at once
         self._wake.set()  # rows left by an earlier run go out first
@@ -138,7 +142,8 @@ class OutboxRelay:
     async def _wait_for_work(self) -> bool:
         """Wait for a row or a stop; False after `idle_probe` seconds of neither."""
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=self._idle_probe)
+            async with asyncio.timeout(self._idle_probe):
+                await self._wake.wait()
         except TimeoutError:
             return False
         self._wake.clear()
@@ -165,7 +170,8 @@ class OutboxRelay:
         while time.monotonic() < deadline:
             remaining = deadline - time.monotonic()
             try:
-                sent = await asyncio.wait_for(self._relay_batch(), timeout=max(remaining, 0.01))
+                async with asyncio.timeout(max(remaining, 0.01)):
+                    sent = await self._relay_batch()
             except TimeoutError:
                 break
             if sent == 0:
@@ -186,7 +192,8 @@ class OutboxRelay:
     async def _sleep(self, seconds: float) -> None:
         """Back off for `seconds`, or less if the relay is stopped."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopped.wait()
 
     async def _relay_batch(self) -> int | None:
         """Send one batch. The number acknowledged, or None when the broker failed."""

@@ -62,7 +62,8 @@ class WorkerPool:
                 loop = asyncio.get_running_loop()
                 future = loop.run_in_executor(self._executor, _call, fn, args, kwargs)
                 try:
-                    return await asyncio.wait_for(future, timeout)
+                    async with asyncio.timeout(timeout):
+                        return await future
                 except TimeoutError:
                     # A worker stuck in C code cannot be interrupted: replace the pool.
                     log.warning("pool_task_timeout", task=fn.__name__, timeout=timeout)

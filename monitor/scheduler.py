@@ -152,5 +152,8 @@ class Scheduler:
         timeout = None
         if self._heap:
             timeout = max(self._heap[0][0] - self._clock(), 0.0)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that lands as the event is set, and then shutdown hangs.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
