@@ -116,6 +116,7 @@ ERROR_KINDS: Final = frozenset(
 )
 
 _CHUNK: Final = 64 * 1024  # bytes asked of the stream per read
+_ERROR_BODY_BYTES: Final = 64 * 1024  # of a 4xx/5xx body, kept for humans
 _MESSAGE_MAX: Final = 300  # characters of an exception kept in a FetchError message
 _SCHEMES: Final = frozenset({"http", "https"})
 _DNS_TTL: Final = 300  # seconds a resolved address is reused
@@ -486,7 +487,7 @@ async def _read_response(
     if status == 304:
         return b"", None  # the hot path: nothing to read
     if status >= 400:
-        body, _ = await _read_capped(response, max_bytes)  # truncated, for humans
+        body = await _read_prefix(response, min(max_bytes, _ERROR_BODY_BYTES))
         return body, _status_error(status)
     if status >= 300:  # a redirect that is not followed: no Location, or 300
         return b"", FetchError(
@@ -504,20 +505,33 @@ async def _read_response(
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
-    """Read up to `max_bytes` decoded bytes; True when the body had more.
+    """Read up to `max_bytes` decoded bytes; True (and what fit) when the body had more.
 
     aiohttp decodes gzip, deflate and br in bounded steps as the stream is
     read, so a decompression bomb stops here after `max_bytes` plus one chunk.
+    On overflow nothing is joined: a body over the cap costs the cap, not twice.
     """
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            chunks.append(chunk[: len(chunk) - (size - max_bytes)])
-            return b"".join(chunks), True
+            return b"", True
         chunks.append(chunk)
     return b"".join(chunks), False
+
+
+async def _read_prefix(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The first `max_bytes` of an error body, kept for humans; the rest is not read."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        chunks.append(chunk[: max_bytes - size])
+        size += len(chunk)
+        if size >= max_bytes:
+            response.close()  # drop the connection rather than drain the rest
+            break
+    return b"".join(chunks)
 
 
 def _is_identity(response: aiohttp.ClientResponse) -> bool:
