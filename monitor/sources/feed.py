@@ -45,6 +45,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import charset_normalizer
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
@@ -110,6 +111,7 @@ def parse_xml_feed(
     content_type: str | None = None,
 ) -> ParsedFeed:
     """Parse RSS or Atom with feedparser. Never raises for a bad document."""
+    content_type = _with_detected_charset(body, content_type)
     headers = {"content-type": content_type} if content_type else {}
     try:
         refusal = _refuse_entities(body, headers)
@@ -303,3 +305,26 @@ def _ttl(value: Any) -> float | None:
 if TYPE_CHECKING:  # mypy proves that both functions meet the adapter protocol
     _conforms: DocumentParser = parse_document
     _conforms_too: DocumentParser = parse_xml_feed
+
+
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=""", re.IGNORECASE)
+
+
+def _with_detected_charset(body: bytes, content_type: str | None) -> str | None:
+    """Name a charset for a feed that declares none and is not UTF-8.
+
+    With no BOM, no XML `encoding` and no HTTP charset, feedparser falls back
+    to windows-1252, which turns a cp1251 or koi8-r feed into mojibake. Such
+    a document gets the charset that detection finds instead.
+    """
+    if content_type and "charset=" in content_type.lower():
+        return content_type
+    if body.startswith(_BOMS) or _XML_ENCODING.match(body[:512]):
+        return content_type
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        best = charset_normalizer.from_bytes(body[:65536]).best()
+        if best is not None and best.encoding not in {"utf_8", "ascii"}:
+            return f"{content_type or 'application/xml'}; charset={best.encoding}"
+    return content_type
