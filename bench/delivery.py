@@ -27,10 +27,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.sinks.embedded import EmbeddedBroker  # noqa: E402
-from tests.conftest import EventReader, free_port, make_config  # noqa: E402
-from tests.sites.loopback import LoopbackSite  # noqa: E402
-from tests.sites.stream import ServiceProcess, StatementStream, delivery_report  # noqa: E402
+from monitor.sinks.embedded import EmbeddedBroker
+from tests.conftest import EventReader, free_port, make_config
+from tests.sites.loopback import LoopbackSite
+from tests.sites.stream import ServiceProcess, StatementStream, delivery_report
 
 
 async def scenario(args: argparse.Namespace, workdir: Path) -> dict[str, object]:

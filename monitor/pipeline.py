@@ -7,13 +7,30 @@
 This module wires the stages; it owns no stage's logic. Stages never call
 each other: they are handed what they need here.
 
+Failure policy for a feed that cannot be had or read: the poll fails with
+one bounded outcome (the fetch error kind, or `parse`), logged with the
+source id and counted in `statement_monitor_polls_total`; the scheduler backs
+off, and never polls sooner than a Retry-After allows. A malformed feed keeps
+the entries feedparser recovers (logged as `feed_malformed_recovered`); one
+that yields none, or an empty body, counts in `parse_errors`. A feed reached
+through a permanent redirect (301, 308) is used, and the move is logged once
+per source, with the config line to change.
+
 Failure policy for a new entry whose page cannot be had:
 - a transient failure (timeout, 5xx, pool timeout) leaves the entry
   unrecorded and the validators unsaved, so the next poll fetches the feed in
   full and tries again; after `extract.page_attempts` polls it falls back;
-- a permanent failure (404, not HTML, nothing to extract) falls back at once.
+- a permanent failure (404, over the size cap, not HTML, nothing to extract)
+  falls back at once.
 Falling back means publishing the statement with the feed's own text and an
-`extraction_error`, so a statement is never lost to a broken page.
+`extraction_error` such as `not_html: ...` or `fetch_too_large: ...`, so a
+statement is never lost to a broken page. A link to a PDF, an image or any
+other non-HTML document is such a statement: recorded, with the feed's text
+(empty if the feed has none) and the reason, rather than skipped.
+
+A publication date more than `FUTURE_DATE_TOLERANCE` ahead of detection is a
+broken date (a wrong year, a wrong time zone does not reach a day): the
+statement is published with `published_at` null and the date is logged.
 """
 
 from __future__ import annotations
@@ -41,9 +58,11 @@ from monitor.pool import PoolTimeout, WorkerPool
 from monitor.sources import parse_document
 from monitor.state import NewStatementRow, StateStore, Validators
 
-__all__ = ["PollOutcome", "Poller"]
+__all__ = ["FUTURE_DATE_TOLERANCE", "PollOutcome", "Poller"]
 
 log = structlog.get_logger(__name__)
+
+FUTURE_DATE_TOLERANCE = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +102,9 @@ class Poller:
         # Polls in which an entry's page was unavailable, by (source, key).
         # In memory only: after a restart an entry simply gets fresh attempts.
         self._page_failures: dict[tuple[str, str], int] = {}
+        # Where each source's feed was last reported to have moved, so a move is logged once.
+        self._moved: dict[str, str] = {}
+        self._config_index = {s.id: i for i, s in enumerate(config.sources)}
 
     async def poll(self, source: Source) -> PollOutcome:
         started = time.monotonic()
@@ -110,6 +132,8 @@ class Poller:
             etag=saved.etag,
             last_modified=saved.last_modified,
         )
+        if result.permanent_redirect is not None:
+            self._note_moved(source, result.permanent_redirect)
         if result.not_modified:
             return PollOutcome("304", ok=True, retry_after=result.retry_after)
         if result.error is not None:
@@ -140,6 +164,21 @@ class Poller:
             new_statements=new,
             min_interval=parsed.ttl,
             retry_after=result.retry_after,
+        )
+
+    def _note_moved(self, source: Source, target: str) -> None:
+        """Log, once per source and target, that the feed has moved for good."""
+        if self._moved.get(source.id) == target:
+            return
+        self._moved[source.id] = target
+        index = self._config_index.get(source.id)
+        where = f"sources[{index}].url" if index is not None else f"the url of source {source.id}"
+        log.warning(
+            "source_moved_permanently",
+            source_id=source.id,
+            url=source.url,
+            new_url=target,
+            suggestion=f"update {where} to {target}",
         )
 
     async def _parse(self, source: Source, result: FetchResult) -> ParsedFeed | None:
@@ -329,6 +368,13 @@ class Poller:
                 else (candidate.summary or "")
             )
             url = candidate.url
+        detected_at = self._now()
+        published_at = _plausible_date(
+            source,
+            candidate,
+            article.published_at if article and article.published_at else candidate.published_at,
+            detected_at,
+        )
         hash_ = content_hash(title, text)
         return Statement(
             statement_id=statement_key(source.id, candidate.key),
@@ -341,10 +387,8 @@ class Poller:
             text=text,
             summary=candidate.summary or (article.description if article else None),
             language=article.language if article else None,
-            published_at=(
-                article.published_at if article and article.published_at else candidate.published_at
-            ),
-            detected_at=self._now(),
+            published_at=published_at,
+            detected_at=detected_at,
             authors=_merge(candidate.authors, article.authors if article else ()),
             tags=_merge(source.tags, candidate.tags, article.tags if article else ()),
             content_hash=hash_,
@@ -352,6 +396,22 @@ class Poller:
             backfill=backfill,
             extraction_error=error,
         )
+
+
+def _plausible_date(
+    source: Source, candidate: Candidate, published_at: dt.datetime | None, detected_at: dt.datetime
+) -> dt.datetime | None:
+    """`published_at`, unless it lies beyond `FUTURE_DATE_TOLERANCE` ahead of detection."""
+    if published_at is None or published_at <= detected_at + FUTURE_DATE_TOLERANCE:
+        return published_at
+    log.warning(
+        "published_at_in_future",
+        source_id=source.id,
+        url=candidate.url,
+        guid=candidate.guid,
+        published_at=published_at.isoformat(),
+    )
+    return None
 
 
 def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
