@@ -111,7 +111,9 @@ def parse_xml_feed(
     content_type: str | None = None,
 ) -> ParsedFeed:
     """Parse RSS or Atom with feedparser. Never raises for a bad document."""
+    declared = content_type
     content_type = _with_detected_charset(body, content_type)
+    guessed_charset = content_type != declared
     headers = {"content-type": content_type} if content_type else {}
     try:
         refusal = _refuse_entities(body, headers)
@@ -142,7 +144,8 @@ def parse_xml_feed(
         format=version or "unknown",
         title=_text(feed, "title", single_line=True),
         entries=entries,
-        bozo=bool(result.get("bozo")),
+        # A non-UTF-8 document that names no charset is malformed, even once decoded.
+        bozo=bool(result.get("bozo")) or guessed_charset,
         ttl=_ttl(feed.get("ttl")),
     )
 
