@@ -289,14 +289,7 @@ class Fetcher:
         if refusal is not None:  # a discovered link to a forbidden address
             refused = _refused(refusal, target, source_id=source_id, redirected=False)
             _log_unusual(refused, source_id=source_id, url=url)
-            return FetchResult(
-                source_id=source_id,
-                url=url,
-                final_url=url,
-                status=0,
-                fetched_at=dt.datetime.now(dt.UTC),
-                error=refused,
-            )
+            return _no_response(url, source_id, refused)
 
         headers = self._request_headers(kind, etag, last_modified, accept)
         response, body, error, final, moved, fetched_at, elapsed = await self._exchange(
@@ -699,11 +692,17 @@ def _describe(exc: BaseException) -> str:
 
 
 def _invalid_url(url: str, source_id: str, why: str) -> FetchResult:
+    error = FetchError(kind="invalid_url", message=f"invalid URL: {why}", retriable=False)
+    return _no_response(url, source_id, error)
+
+
+def _no_response(url: str, source_id: str, error: FetchError) -> FetchResult:
+    """The result of a request that was never sent."""
     return FetchResult(
         source_id=source_id,
         url=url,
         final_url=url,
         status=0,
         fetched_at=dt.datetime.now(dt.UTC),
-        error=FetchError(kind="invalid_url", message=f"invalid URL: {why}", retriable=False),
+        error=error,
     )
