@@ -30,17 +30,19 @@ from trafilatura.settings import Document
 from trafilatura.utils import decode_file
 
 from monitor.errors import ExtractionError
+from monitor.extract.chrome import (
+    chrome_share,
+    chrome_shingles,
+    has_repeats,
+    is_chrome,
+    keeps_content,
+)
 from monitor.extract.text import (
-    SHINGLE_SIZE,
     choose_language,
-    content_shingles,
     is_server_footer,
     join_paragraphs,
     normalize_whitespace,
-    overlap,
     paragraphs_from_xml,
-    shingles,
-    tokens,
 )
 from monitor.extract.titles import clean_title, names_site
 from monitor.models import Article
@@ -113,31 +115,7 @@ _DATE_PARAMS: Final = {
 }
 # Boilerplate guard: shares of the extraction's shingles found in the page chrome.
 _RETRY_CHROME_SHARE: Final = 0.1  # above this, ask favor_precision for a second opinion
-_KEEP_CONTENT: Final = 0.97  # ...and take it if it keeps this much of the non-chrome shingles
 _BOILERPLATE_SHARE: Final = 0.9  # at or above this, the page has no statement
-_MIN_REPEAT_LENGTH: Final = 50  # characters; a verbatim repeat this long is suspect
-_CHROME_TAGS: Final = frozenset({"header", "nav", "footer", "aside"})
-_CHROME_ROLES: Final = frozenset(
-    {"navigation", "banner", "contentinfo", "complementary", "search", "menubar"}
-)
-_CHROME_NAMES: Final = frozenset(
-    {
-        "breadcrumb",
-        "breadcrumbs",
-        "nav",
-        "navbar",
-        "navigation",
-        "menu",
-        "footer",
-        "header",
-        "sidebar",
-        "social",
-        "share",
-    }
-)
-_CONTENT_TAGS: Final = frozenset({"article", "main"})
-_CHROME_MAX_PAGE_SHARE: Final = 0.5  # of the page's <p> text...
-_MIN_PAGE_PARAGRAPHS: Final = 200  # ...when it has this many characters of <p> text
 _MAX_HEADLINES = 3  # <h1>s read as headline hints
 _MAX_TAGS = 64
 _LIST_SPLIT = re.compile(r"\s*[,;]\s*")
@@ -357,7 +335,7 @@ def _headlines(tree: Any) -> tuple[str, ...]:
 
 def _is_logo(h1: Any, text: str) -> bool:
     """True for an <h1> that is the site's logo: in the chrome, named so, or just a link."""
-    if any(_is_chrome(a, a.tag if isinstance(a.tag, str) else "") for a in h1.iterancestors()):
+    if any(is_chrome(a, a.tag if isinstance(a.tag, str) else "") for a in h1.iterancestors()):
         return True
     parent = h1.getparent()
     for element in (h1, parent) if parent is not None else (h1,):
@@ -431,87 +409,15 @@ def _statement_paragraphs(tree: Any, url: str | None, document: Document) -> lis
     aside and breadcrumbs; an extraction that is (nearly) all chrome is a page
     without a statement.
     """
-    chrome = _chrome_shingles(tree)
+    chrome = chrome_shingles(tree)
     paragraphs = _paragraphs(document)
-    if _chrome_share(paragraphs, chrome) > _RETRY_CHROME_SHARE or _has_repeats(paragraphs):
+    if chrome_share(paragraphs, chrome) > _RETRY_CHROME_SHARE or has_repeats(paragraphs):
         precise = _paragraphs(_run_trafilatura(tree, url, precise=True))
-        if precise and _keeps_content(precise, paragraphs, chrome):
+        if precise and keeps_content(precise, paragraphs, chrome):
             paragraphs = precise
-    if not paragraphs or _chrome_share(paragraphs, chrome) >= _BOILERPLATE_SHARE:
+    if not paragraphs or chrome_share(paragraphs, chrome) >= _BOILERPLATE_SHARE:
         raise ExtractionError(EMPTY, "no statement text in the page, only navigation")
     return paragraphs
-
-
-def _chrome_share(paragraphs: list[str], chrome: set[tuple[str, ...]]) -> float:
-    total, hits = overlap(" ".join(paragraphs), chrome)
-    return hits / total if total else 0.0
-
-
-def _keeps_content(
-    candidate: list[str], reference: list[str], chrome: set[tuple[str, ...]]
-) -> bool:
-    """True when `candidate` holds nearly all of `reference`'s non-chrome shingles.
-
-    Shingles straddling a chrome/content boundary of `reference` are content
-    there but nowhere in a clean candidate: allow one boundary on each side.
-    """
-    wanted = content_shingles(" ".join(reference), chrome)
-    kept = len(wanted & content_shingles(" ".join(candidate), chrome))
-    return kept + 2 * (SHINGLE_SIZE - 1) >= _KEEP_CONTENT * len(wanted)
-
-
-def _has_repeats(paragraphs: list[str]) -> bool:
-    """True when a long paragraph comes twice: usually recall extracting a block twice.
-
-    Short ones ("Question:", "Thank you.") legitimately recur in transcripts.
-    Repeats are not dropped here: some pages do repeat themselves.
-    """
-    long_ones = [p for p in paragraphs if len(p) >= _MIN_REPEAT_LENGTH]
-    return len(set(long_ones)) < len(long_ones)
-
-
-def _chrome_shingles(tree: Any) -> set[tuple[str, ...]]:
-    """Word shingles (and words) of the page's outermost chrome elements.
-
-    Chrome is header/nav/footer/aside, ARIA landmarks of the same kind and
-    elements named like breadcrumbs or menus, outside <article> and <main>;
-    an element holding most of the page's paragraph text is the page, not chrome.
-    """
-    page_paragraphs = _paragraph_text_size(tree)
-    known: set[tuple[str, ...]] = set()
-    content_depth = 0
-    walker = etree.iterwalk(tree, events=("start", "end"))
-    for event, element in walker:
-        tag = element.tag if isinstance(element.tag, str) else ""
-        if tag in _CONTENT_TAGS:
-            content_depth += 1 if event == "start" else -1
-            continue
-        if event != "start" or content_depth or not _is_chrome(element, tag):
-            continue
-        walker.skip_subtree()
-        if not _holds_the_page(element, page_paragraphs):
-            words = tokens(" ".join(element.itertext()))
-            known.update(shingles(words))
-            known.update((word,) for word in words)
-    return known
-
-
-def _paragraph_text_size(element: Any) -> int:
-    return sum(len(p.text_content()) for p in element.iter("p"))
-
-
-def _holds_the_page(element: Any, page_paragraphs: int) -> bool:
-    """True for a "chrome" element that holds most of a real page's <p> text."""
-    if page_paragraphs < _MIN_PAGE_PARAGRAPHS:
-        return False
-    return _paragraph_text_size(element) > _CHROME_MAX_PAGE_SHARE * page_paragraphs
-
-
-def _is_chrome(element: Any, tag: str) -> bool:
-    if tag in _CHROME_TAGS or (element.get("role") or "").lower() in _CHROME_ROLES:
-        return True
-    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower().split()
-    return not _CHROME_NAMES.isdisjoint(names)
 
 
 def _without_headline(paragraphs: list[str], headlines: tuple[str | None, ...]) -> list[str]:

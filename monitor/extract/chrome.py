@@ -1,0 +1,113 @@
+"""Page chrome: the header, navigation, footer and asides around a statement.
+
+The boilerplate guard of `article.py` asks two questions of an extraction:
+how much of it is chrome (`chrome_share`, over word shingles of the page's
+chrome elements), and whether a second extraction keeps the first one's
+content (`keeps_content`). A long paragraph that comes twice (`has_repeats`)
+is the other sign that Trafilatura's recall mode over-delivered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from lxml import etree
+
+from monitor.extract.text import SHINGLE_SIZE, content_shingles, overlap, shingles, tokens
+
+__all__ = ["chrome_share", "chrome_shingles", "has_repeats", "is_chrome", "keeps_content"]
+
+_KEEP_CONTENT: Final = 0.97  # ...and take it if it keeps this much of the non-chrome shingles
+_MIN_REPEAT_LENGTH: Final = 50  # characters; a verbatim repeat this long is suspect
+_CHROME_TAGS: Final = frozenset({"header", "nav", "footer", "aside"})
+_CHROME_ROLES: Final = frozenset(
+    {"navigation", "banner", "contentinfo", "complementary", "search", "menubar"}
+)
+_CHROME_NAMES: Final = frozenset(
+    {
+        "breadcrumb",
+        "breadcrumbs",
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "footer",
+        "header",
+        "sidebar",
+        "social",
+        "share",
+    }
+)
+_CONTENT_TAGS: Final = frozenset({"article", "main"})
+_CHROME_MAX_PAGE_SHARE: Final = 0.5  # of the page's <p> text...
+_MIN_PAGE_PARAGRAPHS: Final = 200  # ...when it has this many characters of <p> text
+
+
+def chrome_share(paragraphs: list[str], chrome: set[tuple[str, ...]]) -> float:
+    total, hits = overlap(" ".join(paragraphs), chrome)
+    return hits / total if total else 0.0
+
+
+def keeps_content(candidate: list[str], reference: list[str], chrome: set[tuple[str, ...]]) -> bool:
+    """True when `candidate` holds nearly all of `reference`'s non-chrome shingles.
+
+    Shingles straddling a chrome/content boundary of `reference` are content
+    there but nowhere in a clean candidate: allow one boundary on each side.
+    """
+    wanted = content_shingles(" ".join(reference), chrome)
+    kept = len(wanted & content_shingles(" ".join(candidate), chrome))
+    return kept + 2 * (SHINGLE_SIZE - 1) >= _KEEP_CONTENT * len(wanted)
+
+
+def has_repeats(paragraphs: list[str]) -> bool:
+    """True when a long paragraph comes twice: usually recall extracting a block twice.
+
+    Short ones ("Question:", "Thank you.") legitimately recur in transcripts.
+    Repeats are not dropped here: some pages do repeat themselves.
+    """
+    long_ones = [p for p in paragraphs if len(p) >= _MIN_REPEAT_LENGTH]
+    return len(set(long_ones)) < len(long_ones)
+
+
+def chrome_shingles(tree: Any) -> set[tuple[str, ...]]:
+    """Word shingles (and words) of the page's outermost chrome elements.
+
+    Chrome is header/nav/footer/aside, ARIA landmarks of the same kind and
+    elements named like breadcrumbs or menus, outside <article> and <main>;
+    an element holding most of the page's paragraph text is the page, not chrome.
+    """
+    page_paragraphs = _paragraph_text_size(tree)
+    known: set[tuple[str, ...]] = set()
+    content_depth = 0
+    walker = etree.iterwalk(tree, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag in _CONTENT_TAGS:
+            content_depth += 1 if event == "start" else -1
+            continue
+        if event != "start" or content_depth or not is_chrome(element, tag):
+            continue
+        walker.skip_subtree()
+        if not _holds_the_page(element, page_paragraphs):
+            words = tokens(" ".join(element.itertext()))
+            known.update(shingles(words))
+            known.update((word,) for word in words)
+    return known
+
+
+def _paragraph_text_size(element: Any) -> int:
+    return sum(len(p.text_content()) for p in element.iter("p"))
+
+
+def _holds_the_page(element: Any, page_paragraphs: int) -> bool:
+    """True for a "chrome" element that holds most of a real page's <p> text."""
+    if page_paragraphs < _MIN_PAGE_PARAGRAPHS:
+        return False
+    return _paragraph_text_size(element) > _CHROME_MAX_PAGE_SHARE * page_paragraphs
+
+
+def is_chrome(element: Any, tag: str) -> bool:
+    if tag in _CHROME_TAGS or (element.get("role") or "").lower() in _CHROME_ROLES:
+        return True
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower().split()
+    return not _CHROME_NAMES.isdisjoint(names)
