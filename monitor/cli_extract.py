@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.errors import ExtractionError
-from monitor.events import content_hash
+from monitor.events import content_hash, rfc3339
 from monitor.extract import extract_article
 from monitor.fetch import Fetcher
 from monitor.models import Article
@@ -31,9 +31,7 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
         "text": article.text,
         "summary": article.description,
         "language": article.language,
-        "published_at": article.published_at.isoformat().replace("+00:00", "Z")
-        if article.published_at
-        else None,
+        "published_at": rfc3339(article.published_at),
         "authors": list(article.authors),
         "tags": list(article.tags),
         "content_hash": content_hash(article.title, article.text),

@@ -31,6 +31,7 @@ __all__ = [
     "encode_record",
     "event_document",
     "event_id",
+    "rfc3339",
     "source_uri",
     "statement_data",
     "statement_key",
@@ -71,7 +72,8 @@ def source_uri(source_id: str) -> str:
     return f"urn:statement-monitor:source:{source_id}"
 
 
-def _rfc3339(value: dt.datetime | None) -> str | None:
+def rfc3339(value: dt.datetime | None) -> str | None:
+    """UTC, with a `Z`: the one time format of events and of `monitor extract`."""
     if value is None:
         return None
     if value.tzinfo is None:
@@ -92,8 +94,8 @@ def statement_data(statement: Statement) -> dict[str, Any]:
         "text": statement.text,
         "summary": statement.summary,
         "language": statement.language,
-        "published_at": _rfc3339(statement.published_at),
-        "detected_at": _rfc3339(statement.detected_at),
+        "published_at": rfc3339(statement.published_at),
+        "detected_at": rfc3339(statement.detected_at),
         "authors": list(statement.authors),
         "tags": list(statement.tags),
         "content_hash": statement.content_hash,
@@ -125,7 +127,7 @@ def event_document(event: Event) -> dict[str, Any]:
         "id": event.id,
         "source": event.source,
         "type": event.type,
-        "time": _rfc3339(event.time),
+        "time": rfc3339(event.time),
         "datacontenttype": "application/json",
     }
     if event.subject is not None:
