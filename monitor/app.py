@@ -32,6 +32,7 @@ from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import StateStore
+from monitor.websub import WebSubManager
 
 __all__ = ["SHUTDOWN_BUDGET", "Service", "run_service"]
 
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 SHUTDOWN_BUDGET = 8.0  # seconds; the contract is an exit within 10 s of the signal
 _POLL_GRACE = 4.0  # of which in-flight polls may take this much
+_WEBSUB_GRACE = 2.0  # unsubscribing and pushes in flight, at the same time as the polls
 
 
 class Service:
@@ -66,6 +68,7 @@ class Service:
         self.embedded: EmbeddedBroker | None = None
         self.relay: OutboxRelay | None = None
         self.server: HealthServer | None = None
+        self.websub: WebSubManager | None = None
         self._polls: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -80,11 +83,32 @@ class Service:
             self.store, sink, max_pending=self.config.state.outbox_max_events
         )
         poller = Poller(
-            self.config, store=self.store, fetcher=self.fetcher, pool=self.pool, outbox=relay
+            self.config,
+            store=self.store,
+            fetcher=self.fetcher,
+            pool=self.pool,
+            outbox=relay,
+            on_hub=self._hub_found,
         )
+        if self.config.websub.active and self.config.metrics.enabled:
+            # The callbacks live on the metrics port: `websub.callback_base` must reach it.
+            self.websub = WebSubManager(
+                self.config.websub,
+                self.sources,
+                process=poller.process_pushed,
+                guard=self.fetcher.guard,
+                user_agent=self.config.fetch.user_agent,
+                max_body_bytes=self.config.fetch.max_feed_bytes,
+            )
+            await self.websub.start()
+        elif self.config.websub.active:
+            log.warning("websub_off", reason="metrics.enabled is false: no port for callbacks")
         if self.config.metrics.enabled:
             self.server = HealthServer(
-                self.config.metrics.host, self.config.metrics.port, self._readiness_checks()
+                self.config.metrics.host,
+                self.config.metrics.port,
+                self._readiness_checks(),
+                routes=self.websub.routes() if self.websub else (),
             )
             await self.server.start()
         for source in self.sources:
@@ -100,10 +124,19 @@ class Service:
 
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         scheduling = asyncio.create_task(self._schedule(poller), name="scheduler")
+        renewing = (
+            asyncio.create_task(self.websub.run(), name="websub-renewal") if self.websub else None
+        )
         try:
             await stop.wait()
         finally:
+            if renewing is not None:
+                renewing.cancel()
             await self._shutdown(scheduling, relay_task, sink)
+
+    def _hub_found(self, source: Source, hub: str, topic: str) -> None:
+        if self.websub is not None:
+            self.websub.hub_found(source, hub, topic)
 
     def _broker(self) -> tuple[str, KafkaConfig]:
         kafka = self.config.kafka
@@ -148,6 +181,7 @@ class Service:
                 ok=outcome.ok,
                 retry_after=outcome.retry_after,
                 min_interval=outcome.min_interval,
+                published=outcome.published,
             )
 
     async def _shutdown(
@@ -155,6 +189,10 @@ class Service:
     ) -> None:
         started = time.monotonic()
         log.info("service_stopping", inflight_polls=len(self._polls))
+        # Unsubscribe while the callbacks still answer; pushes in flight finish or are abandoned.
+        unsubscribing = (
+            asyncio.create_task(self.websub.close(timeout=_WEBSUB_GRACE)) if self.websub else None
+        )
         scheduling.cancel()
         await asyncio.wait({scheduling}, timeout=1.0)  # bounded, whatever the task does
         if self._polls:
@@ -164,6 +202,8 @@ class Service:
             if unfinished:
                 await asyncio.wait(unfinished, timeout=1.0)
                 log.warning("polls_abandoned", count=len(unfinished))
+        if unsubscribing is not None:
+            await asyncio.wait({unsubscribing}, timeout=_WEBSUB_GRACE + 0.5)
         assert self.relay is not None
         self.relay.stop()
         with contextlib.suppress(asyncio.CancelledError):

@@ -72,11 +72,24 @@ def run(config_path: Path | None) -> None:
 
 @main.command()
 @_config_option
-def check(config_path: Path | None) -> None:
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Also fetch each source once and print what was found; exit 1 if any failed.",
+)
+def check(config_path: Path | None, probe: bool) -> None:
     """Validate a config: print every error with its path; exit 0 if valid, 2 if not."""
     config = _load(config_path)
     topics = ", ".join(config.topics())
     click.echo(f"config OK: {len(config.sources)} sources, topics: {topics}")
+    if probe:
+        configure_logging("error", config.log.format, secrets=secret_values(config))
+        from monitor.probe import format_table
+        from monitor.probe import probe as run_probe
+
+        rows = asyncio.run(run_probe(config))
+        click.echo(format_table(rows))
+        sys.exit(0 if all(row.ok for row in rows) else 1)
 
 
 @main.command()

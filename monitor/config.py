@@ -18,13 +18,16 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import cssselect
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -41,8 +44,10 @@ __all__ = [
     "DefaultsConfig",
     "FetchConfig",
     "HostConfig",
+    "IntervalRange",
     "KafkaConfig",
     "SourceConfig",
+    "WebSubConfig",
     "default_config_path",
     "duplicate_source_ids",
     "load_config",
@@ -172,16 +177,62 @@ class DefaultsConfig(_Strict):
     backfill: bool = False
 
 
+class IntervalRange(_Strict):
+    """`interval: {min: 1m, max: 1h}`: adapt to the source's publication rate (adaptive.py)."""
+
+    min: Duration
+    max: Duration
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> IntervalRange:
+        if self.min > self.max:
+            raise PydanticCustomError("interval_range", "min must not be greater than max")
+        return self
+
+    @property
+    def start(self) -> float:
+        """Where an adaptive interval starts before any rate is seen: the geometric mean."""
+        return math.sqrt(self.min * self.max)
+
+
+def _interval_form(value: Any) -> str:
+    return "min-max" if isinstance(value, dict | IntervalRange) else "float"
+
+
+# A duration, or {min, max}. The tags are names `_format_loc` leaves out of paths.
+Interval = Annotated[
+    Annotated[Duration, Tag("float")] | Annotated[IntervalRange, Tag("min-max")],
+    Discriminator(_interval_form),
+]
+
+
 class SourceConfig(_Strict):
     id: str
     name: str | None = None
     url: str
-    kind: Literal["auto", "feed"] = "auto"
-    interval: Duration | None = None
+    kind: Literal["auto", "feed", "sitemap", "listing"] = "auto"
+    # Listing pages (see README "Source kinds"): which links are statements.
+    selector: str | None = None
+    link_pattern: str | None = None
+    interval: Interval | None = None
     timeout: Duration | None = None
     backfill: bool | None = None
     topic: str | None = None
     tags: list[str] = Field(default_factory=list)
+    # robots.txt is obeyed unless turned off, with a reason that is logged at start.
+    robots: bool = True
+    robots_reason: str | None = None
+    # Cache-Control max-age, Expires and RSS <ttl> are floors on the poll interval.
+    respect_cache_headers: bool = True
+
+    @model_validator(mode="after")
+    def _robots_off_needs_a_reason(self) -> SourceConfig:
+        if not self.robots and not (self.robots_reason or "").strip():
+            raise PydanticCustomError(
+                "robots_reason",
+                "robots_reason: is required when robots is false (it is logged at start)",
+            )
+        return self
 
     @field_validator("id")
     @classmethod
@@ -210,6 +261,61 @@ class SourceConfig(_Strict):
     def _topic_is_legal(cls, value: str | None) -> str | None:
         return None if value is None else _check_topic(value)
 
+    @field_validator("selector")
+    @classmethod
+    def _selector_compiles(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            cssselect.GenericTranslator().css_to_xpath(value)
+        except cssselect.SelectorError as exc:
+            raise PydanticCustomError(
+                "selector",
+                "must be a valid CSS selector such as 'ul.news-list a', got {value}: {error}",
+                {"value": repr(value), "error": str(exc)},
+            ) from None
+        return value
+
+    @field_validator("link_pattern")
+    @classmethod
+    def _link_pattern_compiles(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise PydanticCustomError(
+                "link_pattern",
+                "must be a valid regular expression, got {value}: {error}",
+                {"value": repr(value), "error": str(exc)},
+            ) from None
+        return value
+
+
+class WebSubConfig(_Strict):
+    """Push: subscribe to the WebSub hub a feed names. Off while `callback_base` is None."""
+
+    enabled: bool = True
+    # The public base URL of this service's HTTP port (the metrics port); callbacks
+    # are `<callback_base>/websub/<source id>`.
+    callback_base: str | None = None
+    lease: Duration = 864000.0  # 10 days: the lease asked of the hub
+
+    @field_validator("callback_base")
+    @classmethod
+    def _callback_base_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+            raise PydanticCustomError(
+                "url",
+                "must be an absolute http:// or https:// URL, got {value}",
+                {"value": repr(value)},
+            )
+        return value
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.callback_base is not None
+
 
 class Config(_Strict):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
@@ -220,6 +326,7 @@ class Config(_Strict):
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
+    websub: WebSubConfig = Field(default_factory=WebSubConfig)
 
     @model_validator(mode="after")
     def _source_ids_are_unique(self) -> Config:
@@ -237,12 +344,24 @@ class Config(_Strict):
         return sorted({self.kafka.topic, *(s.topic for s in self.sources if s.topic)})
 
     def _resolve(self, source: SourceConfig) -> Source:
+        adaptive = source.interval if isinstance(source.interval, IntervalRange) else None
+        fixed = source.interval if isinstance(source.interval, float) else None
         return Source(
             id=source.id,
             name=source.name or source.id,
             url=source.url,
             kind=source.kind,
-            interval=source.interval or self.defaults.interval,
+            selector=source.selector,
+            link_pattern=source.link_pattern,
+            interval=(
+                adaptive.start
+                if adaptive is not None
+                else (fixed or self.defaults.interval)
+            ),
+            interval_min=adaptive.min if adaptive is not None else None,
+            interval_max=adaptive.max if adaptive is not None else None,
+            robots=source.robots,
+            respect_cache_headers=source.respect_cache_headers,
             timeout=source.timeout or self.defaults.timeout,
             backfill=self.defaults.backfill if source.backfill is None else source.backfill,
             topic=source.topic or self.kafka.topic,
@@ -395,6 +514,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
             "str",
             "bool",
             "none",
+            "min-max",
         }:
             continue  # pydantic names the union branch it tried; the user never wrote it
         else:

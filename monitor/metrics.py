@@ -29,15 +29,20 @@ __all__ = [
     "POLLS",
     "POLL_DURATION",
     "PUBLISH_FAILURES",
+    "ROBOTS_DISALLOWED",
     "SCHEDULER_LAG",
     "SOURCE_BACKOFF",
     "SOURCE_CONSECUTIVE_ERRORS",
+    "SOURCE_EFFECTIVE_INTERVAL",
     "SOURCE_FAILING_SINCE",
     "SOURCE_INTERVAL",
     "SOURCE_LAST_POLL",
     "SOURCE_LAST_SUCCESS",
     "STATEMENTS_DETECTED",
     "STATEMENTS_RECORDED_SILENTLY",
+    "WEBSUB_ACTIVE",
+    "WEBSUB_NOTIFICATIONS",
+    "WEBSUB_REQUESTS",
 ]
 
 _NS = "statement_monitor"
@@ -131,6 +136,17 @@ SOURCE_BACKOFF = Gauge(
     "0 when on schedule.",
     ["source_id"],
 )
+SOURCE_EFFECTIVE_INTERVAL = Gauge(
+    f"{_NS}_source_effective_interval_seconds",
+    "The poll interval a source is on now, before jitter, backoff and cache floors: "
+    "the configured one, or the adapted one for `interval: {min, max}`.",
+    ["source_id"],
+)
+ROBOTS_DISALLOWED = Counter(
+    f"{_NS}_robots_disallowed",
+    "Requests not made because robots.txt disallows them, by source and kind (feed, page).",
+    ["source_id", "kind"],
+)
 SOURCE_INTERVAL = Gauge(
     f"{_NS}_source_interval_seconds",
     "The configured poll interval of a source, for staleness alerts.",
@@ -156,5 +172,21 @@ OUTBOX_OLDEST_AGE = Gauge(
 BROKER_UP = Gauge(
     f"{_NS}_broker_up",
     "1 when the last contact with the Kafka broker succeeded, else 0.",
+)
+WEBSUB_NOTIFICATIONS = Counter(
+    f"{_NS}_websub_notifications",
+    "Content pushed by a WebSub hub, by source and outcome: accepted, bad_signature, "
+    "too_large, unknown (no such subscription; source_id is then 'unknown').",
+    ["source_id", "outcome"],
+)
+WEBSUB_REQUESTS = Counter(
+    f"{_NS}_websub_requests",
+    "Subscribe and unsubscribe requests sent to WebSub hubs, by mode and outcome "
+    "(accepted, refused, error, denied, verified).",
+    ["mode", "outcome"],
+)
+WEBSUB_ACTIVE = Gauge(
+    f"{_NS}_websub_active_subscriptions",
+    "WebSub subscriptions verified by their hub and not yet expired.",
 )
 BUILD_INFO = Info(f"{_NS}_build", "Version of statement-monitor.")

@@ -26,7 +26,7 @@ __all__ = [
     "Statement",
 ]
 
-SourceKind = Literal["auto", "feed"]
+SourceKind = Literal["auto", "feed", "sitemap", "listing"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +42,18 @@ class Source:
     topic: str
     tags: tuple[str, ...] = ()
     kind: SourceKind = "auto"
+    # Adaptive interval (`interval: {min, max}`): both set, and `interval` is where it
+    # starts; both None for a fixed interval. See adaptive.py.
+    interval_min: float | None = None
+    interval_max: float | None = None
+    robots: bool = True  # obey robots.txt
+    respect_cache_headers: bool = True  # max-age, Expires and RSS <ttl> as interval floors
+    selector: str | None = None  # listing pages: CSS selector of the statement links
+    link_pattern: str | None = None  # listing pages: regex that statement links must match
+
+    @property
+    def adaptive(self) -> bool:
+        return self.interval_min is not None and self.interval_max is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +86,7 @@ class FetchResult:
     permanent_redirect: str | None = None  # where a 301/308 chain from `url` ended
     elapsed: float = 0.0
     error: FetchError | None = None
+    max_age: float | None = None  # seconds of freshness, from Cache-Control max-age or Expires
 
     @property
     def not_modified(self) -> bool:
@@ -115,6 +128,11 @@ class ParsedFeed:
     bozo: bool = False  # the document was malformed, entries are best effort
     error: str | None = None  # set when nothing usable could be read
     ttl: float | None = None  # RSS <ttl>, seconds
+    hub: str | None = None  # WebSub hub named by `<link rel="hub">`, absolute
+    self_url: str | None = None  # `<link rel="self">`: the topic URL to subscribe to
+    # Documents to fetch next, in the same poll: the child sitemaps of a sitemap
+    # index or robots.txt, or the feed an HTML page links to (format "discovery").
+    follow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

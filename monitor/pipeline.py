@@ -28,6 +28,16 @@ statement is never lost to a broken page. A link to a PDF, an image or any
 other non-HTML document is such a statement: recorded, with the feed's text
 (empty if the feed has none) and the reason, rather than skipped.
 
+Politeness: robots.txt (fetch/robots.py) is asked before the feed and before
+each statement page, unless the source sets `robots: false`. A disallowed
+feed is not fetched: the poll fails with outcome `robots` (and backs off). A
+disallowed page is not fetched either: the statement is recorded with the
+feed's text and `extraction_error` "robots: disallowed". Both are counted in
+`statement_monitor_robots_disallowed_total{source_id, kind}` and logged. A
+cache lifetime (Cache-Control max-age, Expires, RSS <ttl>) is passed to the
+scheduler as a floor on the next delay (`min_interval`), capped at
+`MAX_CACHE_FLOOR`, unless the source sets `respect_cache_headers: false`.
+
 A publication date more than `FUTURE_DATE_TOLERANCE` ahead of detection is a
 broken date (a wrong year, a wrong time zone does not reach a day): the
 statement is published with `published_at` null and the date is logged.
@@ -41,6 +51,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
@@ -52,17 +63,34 @@ from monitor.events import build_event, content_hash, encode_record, statement_k
 from monitor.extract import extract_article
 from monitor.extract.feedtext import html_to_text
 from monitor.fetch import Fetcher
-from monitor.models import Article, Candidate, FetchResult, ParsedFeed, Source, Statement
+from monitor.fetch.robots import RobotsCache
+from monitor.models import (
+    Article,
+    Candidate,
+    FetchError,
+    FetchResult,
+    ParsedFeed,
+    Source,
+    SourceKind,
+    Statement,
+)
 from monitor.outbox import OutboxRelay
 from monitor.pool import PoolTimeout, WorkerPool
 from monitor.sources import parse_document
 from monitor.state import NewStatementRow, StateStore, Validators
 
-__all__ = ["FUTURE_DATE_TOLERANCE", "PollOutcome", "Poller"]
+__all__ = ["FUTURE_DATE_TOLERANCE", "MAX_CACHE_FLOOR", "HubListener", "PollOutcome", "Poller"]
 
 log = structlog.get_logger(__name__)
 
 FUTURE_DATE_TOLERANCE = dt.timedelta(days=1)
+# A cache lifetime longer than this is not believed: a server that says "fresh for a
+# year" (it happens, on misconfigured sites) must not stop a source for a year.
+MAX_CACHE_FLOOR = 86400.0
+# Documents one poll may follow (child sitemaps, a discovered feed), and how deep:
+# robots.txt → sitemap index → sitemap is depth 2.
+MAX_FOLLOWS_PER_POLL = 20
+MAX_FOLLOW_DEPTH = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +102,13 @@ class PollOutcome:
     retry_after: float | None = None
     new_statements: int = 0
     min_interval: float | None = None  # e.g. from RSS <ttl>
+    # Publication times (Unix seconds) of the entries of a feed this poll parsed, for
+    # an adaptive interval; None when nothing was parsed (or the interval is fixed).
+    published: tuple[float, ...] | None = None
+
+
+# Told of the WebSub hub a source's feed names: (source, hub URL, topic URL).
+HubListener = Callable[[Source, str, str], None]
 
 
 class _PageUnavailable(Exception):
@@ -92,8 +127,19 @@ class Poller:
         pool: WorkerPool,
         outbox: OutboxRelay,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        on_hub: HubListener | None = None,
+        robots: RobotsCache | None = None,
     ) -> None:
         self._config = config
+        self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)
+        for source in config.sources:
+            if not source.robots:
+                log.warning(
+                    "robots_txt_ignored", source_id=source.id, reason=source.robots_reason
+                )
+        self._on_hub = on_hub
+        # One poll or push at a time per source, so the two never record one entry twice.
+        self._busy: dict[str, asyncio.Lock] = {}
         self._store = store
         self._fetcher = fetcher
         self._pool = pool
@@ -105,12 +151,18 @@ class Poller:
         # Where each source's feed was last reported to have moved, so a move is logged once.
         self._moved: dict[str, str] = {}
         self._config_index = {s.id: i for i, s in enumerate(config.sources)}
+        # The feed each source's home page links to, once found (autodiscovery), and
+        # the validators of followed documents (child sitemaps). In memory only: after
+        # a restart the home page is read again, and child sitemaps are fetched in full.
+        self._discovered: dict[str, str] = {}
+        self._followed: dict[tuple[str, str], Validators] = {}
 
     async def poll(self, source: Source) -> PollOutcome:
         started = time.monotonic()
         metrics.INFLIGHT.labels(stage="poll").inc()
         try:
-            outcome = await self._poll(source)
+            async with self._busy.setdefault(source.id, asyncio.Lock()):
+                outcome = await self._poll(source)
         finally:
             metrics.INFLIGHT.labels(stage="poll").dec()
             metrics.POLL_DURATION.observe(time.monotonic() - started)
@@ -122,9 +174,29 @@ class Poller:
         return outcome
 
     async def _poll(self, source: Source) -> PollOutcome:
+        if source.robots:
+            # A dict lookup for a cached origin; I/O only when robots.txt is due.
+            allowed = self._robots.cached(source.url, remember=True)
+            if allowed is None:
+                allowed = await self._robots.allowed(
+                    source.url, remember=True, timeout=source.timeout
+                )
+            if not allowed:
+                metrics.ROBOTS_DISALLOWED.labels(source_id=source.id, kind="feed").inc()
+                log.warning(
+                    "robots_disallowed",
+                    source_id=source.id,
+                    url=source.url,
+                    kind="feed",
+                    user_agent=self._robots.user_agent,
+                    hint="ask the site, or set robots: false with a robots_reason",
+                )
+                return PollOutcome("robots", ok=False)
         saved = self._store.validators(source.id)
+        discovered = self._discovered.get(source.id)
+        url = discovered or _first_document_url(source)
         result = await self._fetcher.fetch(
-            source.url,
+            url,
             source_id=source.id,
             kind="feed",
             timeout=source.timeout,
@@ -132,15 +204,22 @@ class Poller:
             etag=saved.etag,
             last_modified=saved.last_modified,
         )
-        if result.permanent_redirect is not None:
+        if result.permanent_redirect is not None and url == source.url:
             self._note_moved(source, result.permanent_redirect)
         if result.not_modified:
-            return PollOutcome("304", ok=True, retry_after=result.retry_after)
+            return PollOutcome(
+                "304",
+                ok=True,
+                retry_after=result.retry_after,
+                min_interval=_cache_floor(source, result.max_age, None),
+            )
         if result.error is not None:
+            if discovered and not result.error.retriable:
+                self._discovered.pop(source.id, None)  # gone: read the home page again
             log.warning(
                 "poll_failed",
                 source_id=source.id,
-                url=source.url,
+                url=url,
                 kind=result.error.kind,
                 status=result.status,
                 error=result.error.message,
@@ -152,18 +231,155 @@ class Poller:
             # The same bytes as last time from a server without validators: no parse.
             if validators != saved:
                 self._store.save_validators(source.id, validators)
-            return PollOutcome("200", ok=True)
+            return PollOutcome(
+                "200", ok=True, min_interval=_cache_floor(source, result.max_age, None)
+            )
 
-        parsed = await self._parse(source, result)
+        parsed = await self._parse(source, result, kind="feed" if discovered else None)
+        on_complete: Callable[[], None] | None = None
+        if parsed is not None and parsed.follow:
+            parsed, validators, on_complete = await self._follow(source, parsed, saved)
         if parsed is None:
             return PollOutcome("parse", ok=False)
-        new = await self._record_new_entries(source, parsed, validators)
+        if parsed.hub is not None and self._on_hub is not None:
+            self._on_hub(source, parsed.hub, parsed.self_url or result.final_url)
+        new = await self._record_new_entries(
+            source, parsed, validators, on_complete=on_complete
+        )
         return PollOutcome(
             "200",
             ok=True,
             new_statements=new,
-            min_interval=parsed.ttl,
+            min_interval=_cache_floor(source, result.max_age, parsed.ttl),
             retry_after=result.retry_after,
+            published=_publication_times(parsed) if source.adaptive else None,
+        )
+
+    async def process_pushed(
+        self, source: Source, body: bytes, content_type: str | None, *, url: str | None = None
+    ) -> PollOutcome:
+        """Parse, detect and record a feed body a WebSub hub delivered, as a poll would.
+
+        `url` is the subscribed topic (the feed's URL, against which relative links
+        resolve); the source's URL by default. The body is always parsed as a feed.
+        The source's validators are kept as they are: they belong to the last GET
+        of the feed, and a push says nothing about what a GET would answer.
+        """
+        async with self._busy.setdefault(source.id, asyncio.Lock()):
+            result = FetchResult(
+                source_id=source.id,
+                url=source.url,
+                final_url=url or source.url,
+                status=200,
+                fetched_at=self._now(),
+                body=body,
+                content_type=content_type,
+            )
+            parsed = await self._parse(source, result, kind="feed")
+            if parsed is None:
+                return PollOutcome("parse", ok=False)
+            new = await self._record_new_entries(
+                source, parsed, self._store.validators(source.id)
+            )
+        return PollOutcome("200", ok=True, new_statements=new)
+
+    async def _follow(
+        self, source: Source, parsed: ParsedFeed, saved: Validators
+    ) -> tuple[ParsedFeed | None, Validators, Callable[[], None] | None]:
+        """Fetch and parse what a document points to, in this poll; merge their entries.
+
+        A home page's discovered feed is fetched with the source's saved validators
+        and replaces the page from the next poll on (its validators are the
+        source's from now on). The child sitemaps of an index or robots.txt (and
+        theirs, to `MAX_FOLLOW_DEPTH`) are read next; a leaf sitemap is asked with its own
+        validators, kept only once the poll has recorded every entry. An index (or
+        robots.txt) is saved with no validators and read in full, so the next poll
+        asks each child again even when the index did not change. At most
+        `MAX_FOLLOWS_PER_POLL` documents are fetched per poll.
+        """
+        if parsed.format == "discovery":
+            return await self._follow_discovered(source, parsed.follow[0], saved)
+        entries = list(parsed.entries)
+        pending = [(url, 1) for url in parsed.follow]
+        seen: set[str] = set()
+        fetched: dict[tuple[str, str], Validators] = {}
+        while pending and len(seen) < MAX_FOLLOWS_PER_POLL:
+            url, depth = pending.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            before = self._followed.get((source.id, url), Validators())
+            result = await self._fetch_document(source, url, before)
+            if result.not_modified:
+                continue
+            if result.error is not None:
+                log.warning(
+                    "follow_failed", source_id=source.id, url=url, kind=result.error.kind
+                )
+                continue
+            child = await self._parse(source, result, kind="sitemap")
+            if child is None:
+                continue
+            if not child.follow:  # a nested index is read in full: its children may change
+                fetched[(source.id, url)] = Validators(result.etag, result.last_modified)
+            entries.extend(child.entries)
+            if depth < MAX_FOLLOW_DEPTH:
+                pending.extend((u, depth + 1) for u in child.follow if u not in seen)
+        if pending:
+            log.warning(
+                "follow_limit_reached",
+                source_id=source.id,
+                url=source.url,
+                fetched=len(seen),
+                left=len(pending),
+            )
+        merged = ParsedFeed(format=parsed.format, title=parsed.title, entries=tuple(entries))
+        return merged, Validators(), lambda: self._followed.update(fetched)
+
+    async def _follow_discovered(
+        self, source: Source, feed_url: str, saved: Validators
+    ) -> tuple[ParsedFeed | None, Validators, Callable[[], None] | None]:
+        """Fetch the feed a home page links to, and poll it instead from now on."""
+        result = await self._fetch_document(source, feed_url, saved)
+        if result.error is not None:
+            log.warning(
+                "poll_failed", source_id=source.id, url=feed_url, kind=result.error.kind
+            )
+            return None, saved, None
+        if result.not_modified:
+            parsed: ParsedFeed | None = ParsedFeed(format="discovery", title=None, entries=())
+            validators = saved
+        else:
+            parsed = await self._parse(source, result, kind="feed")
+            validators = Validators(result.etag, result.last_modified, _body_hash(result.body))
+        if parsed is not None and self._discovered.get(source.id) != feed_url:
+            self._discovered[source.id] = feed_url
+            log.info("feed_discovered", source_id=source.id, url=feed_url, page=source.url)
+        return parsed, validators, None
+
+    async def _fetch_document(
+        self, source: Source, url: str, validators: Validators
+    ) -> FetchResult:
+        """GET a followed document, conditionally, if robots.txt allows it."""
+        if source.robots and not await self._robots.allowed(url):
+            return FetchResult(
+                source_id=source.id,
+                url=url,
+                final_url=url,
+                status=0,
+                fetched_at=self._now(),
+                error=FetchError(
+                    kind="robots", message="disallowed by robots.txt", retriable=False
+                ),
+            )
+        return await self._fetcher.fetch(
+            url,
+            source_id=source.id,
+            kind="feed",
+            timeout=source.timeout,
+            max_bytes=self._config.fetch.max_feed_bytes,
+            etag=validators.etag,
+            last_modified=validators.last_modified,
         )
 
     def _note_moved(self, source: Source, target: str) -> None:
@@ -181,7 +397,10 @@ class Poller:
             suggestion=f"update {where} to {target}",
         )
 
-    async def _parse(self, source: Source, result: FetchResult) -> ParsedFeed | None:
+    async def _parse(
+        self, source: Source, result: FetchResult, *, kind: SourceKind | None = None
+    ) -> ParsedFeed | None:
+        """Parse a fetched document as `kind` (default: the source's kind) in the pool."""
         metrics.FEED_PARSES.labels(source_id=source.id).inc()
         try:
             parsed = await self._pool.run(
@@ -191,6 +410,9 @@ class Poller:
                 source_id=source.id,
                 feed_url=result.final_url,
                 content_type=result.content_type,
+                kind=kind or source.kind,
+                selector=source.selector,
+                link_pattern=source.link_pattern,
             )
         except PoolTimeout as exc:
             metrics.PARSE_ERRORS.labels(source_id=source.id).inc()
@@ -216,9 +438,18 @@ class Poller:
         return parsed
 
     async def _record_new_entries(
-        self, source: Source, parsed: ParsedFeed, validators: Validators
+        self,
+        source: Source,
+        parsed: ParsedFeed,
+        validators: Validators,
+        *,
+        on_complete: Callable[[], None] | None = None,
     ) -> int:
-        """Record what is new; save the validators only if nothing was left behind."""
+        """Record what is new; save the validators only if nothing was left behind.
+
+        `on_complete` runs right after the validators are saved (it keeps those
+        of followed documents, see `_follow`).
+        """
         detection = detect(source.id, parsed.entries, self._store)
         if detection.first_sight and not source.backfill:
             self._store.record_silently(
@@ -227,6 +458,8 @@ class Poller:
                 validators,
             )
             metrics.STATEMENTS_RECORDED_SILENTLY.labels(source_id=source.id).inc(len(detection.new))
+            if on_complete is not None:
+                on_complete()
             log.info(
                 "source_first_sight",
                 source_id=source.id,
@@ -246,6 +479,8 @@ class Poller:
                 log.error("entry_failed", source_id=source.id, error=repr(failure))
         if not left_behind:
             self._store.save_validators(source.id, validators)
+            if on_complete is not None:
+                on_complete()
         return len(outcomes) - len(left_behind)
 
     async def _record_entry(self, source: Source, candidate: Candidate, *, backfill: bool) -> bool:
@@ -316,6 +551,12 @@ class Poller:
 
     async def _fetch_and_extract(self, source: Source, candidate: Candidate) -> Article:
         assert candidate.url is not None
+        if source.robots and not await self._robots.allowed(
+            candidate.url, timeout=source.timeout
+        ):
+            metrics.ROBOTS_DISALLOWED.labels(source_id=source.id, kind="page").inc()
+            log.info("robots_disallowed", source_id=source.id, url=candidate.url, kind="page")
+            raise ExtractionError("robots", "disallowed", retriable=False)
         page = await self._fetcher.fetch(
             candidate.url,
             source_id=source.id,
@@ -412,6 +653,26 @@ def _plausible_date(
         published_at=published_at.isoformat(),
     )
     return None
+
+
+def _first_document_url(source: Source) -> str:
+    """What a poll fetches first: the source's URL, or for a sitemap source given as a
+    site root (`https://host/`), its robots.txt, whose `Sitemap:` lines are followed."""
+    parts = urlsplit(source.url)
+    if source.kind == "sitemap" and parts.path in ("", "/") and not parts.query:
+        return urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
+    return source.url
+
+
+def _cache_floor(source: Source, max_age: float | None, ttl: float | None) -> float | None:
+    """The lower bound the server's cache hints put on the next delay, if any."""
+    if not source.respect_cache_headers or (max_age is None and ttl is None):
+        return None
+    return min(max(max_age or 0.0, ttl or 0.0), MAX_CACHE_FLOOR)
+
+
+def _publication_times(parsed: ParsedFeed) -> tuple[float, ...]:
+    return tuple(c.published_at.timestamp() for c in parsed.entries if c.published_at)
 
 
 def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:

@@ -9,6 +9,12 @@ poll is still running is not polled twice at once.
 After each poll the pipeline reports the outcome (`done`), and the scheduler
 places the next check: the interval with jitter on success, an exponential
 backoff (capped) after errors, and never sooner than a Retry-After allows.
+
+A source with an adaptive interval (`interval: {min, max}`) has its interval
+recomputed at every successful poll from the publication times the pipeline
+reports (adaptive.py); a fixed interval stays fixed. A cache lifetime
+(max-age, Expires, RSS <ttl>) comes in as `min_interval`, a floor on the
+next delay only.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import contextlib
 import heapq
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor import metrics
+from monitor.adaptive import adapted_interval, publication_rate
 from monitor.models import Source
 
 __all__ = ["Scheduler"]
@@ -34,6 +41,10 @@ class _Entry:
     errors: int = 0
     running: bool = False
     failing_since: float = 0.0  # wall-clock time of the first failure in a row
+    interval: float = 0.0  # the current interval: the source's, or the adapted one
+    # Adaptive sources: (median gap, newest publication), once a parsed feed was seen.
+    rate: tuple[float, float] | None = None
+    observed: bool = False
 
 
 class Scheduler:
@@ -48,8 +59,10 @@ class Scheduler:
         initial_spread: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
+        self._wall_clock = wall_clock  # publication dates are wall-clock times
         self._rng = rng or random.Random()
         self._jitter = jitter
         self._max_backoff = max_backoff
@@ -60,7 +73,8 @@ class Scheduler:
         for source in sources:
             # Spread the first polls a little, so start-up is not one thundering herd.
             first = now + self._rng.uniform(0, min(initial_spread, source.interval))
-            self._entries[source.id] = _Entry(source, first)
+            self._entries[source.id] = _Entry(source, first, interval=source.interval)
+            metrics.SOURCE_EFFECTIVE_INTERVAL.labels(source_id=source.id).set(source.interval)
             heapq.heappush(self._heap, (first, source.id))
 
     def __len__(self) -> int:
@@ -86,14 +100,22 @@ class Scheduler:
         ok: bool,
         retry_after: float | None = None,
         min_interval: float | None = None,
+        published: Sequence[float] | None = None,
     ) -> float:
-        """Record a poll's outcome, place the source's next check, return its delay."""
+        """Record a poll's outcome, place the source's next check, return its delay.
+
+        `published` holds the publication times (Unix seconds) of the entries of
+        a feed this poll parsed, None when it parsed none (a 304, an error); only
+        adaptive sources use them.
+        """
         entry = self._entries.get(source_id)
         if entry is None:
             return 0.0
         entry.running = False
         if ok:
             entry.errors, entry.failing_since = 0, 0.0
+            if entry.source.adaptive:
+                self._adapt(entry, published)
         else:
             entry.errors += 1
             entry.failing_since = entry.failing_since or time.time()
@@ -104,12 +126,34 @@ class Scheduler:
         self._report_health(entry, delay, backing_off=not ok or retry_after is not None)
         return delay
 
+    def _adapt(self, entry: _Entry, published: Sequence[float] | None) -> None:
+        """Recompute an adaptive source's interval: at every success, 304s included."""
+        source = entry.source
+        assert source.interval_min is not None and source.interval_max is not None
+        now = self._wall_clock()
+        if published is not None:
+            entry.rate = publication_rate(published, now=now)
+            entry.observed = True
+        if not entry.observed:
+            return  # no feed parsed yet: stay at the starting interval
+        interval = adapted_interval(
+            entry.rate, now=now, minimum=source.interval_min, maximum=source.interval_max
+        )
+        if interval != entry.interval:
+            entry.interval = interval
+            metrics.SOURCE_EFFECTIVE_INTERVAL.labels(source_id=source.id).set(interval)
+
+    def interval(self, source_id: str) -> float:
+        """The current interval of a source (adapted, for an adaptive one), before jitter."""
+        entry = self._entries.get(source_id)
+        return entry.interval if entry else 0.0
+
     @staticmethod
     def _report_health(entry: _Entry, delay: float, *, backing_off: bool) -> None:
         source_id = entry.source.id
         metrics.SOURCE_CONSECUTIVE_ERRORS.labels(source_id=source_id).set(entry.errors)
         metrics.SOURCE_FAILING_SINCE.labels(source_id=source_id).set(entry.failing_since)
-        extra = max(delay - entry.source.interval, 0.0) if backing_off else 0.0
+        extra = max(delay - entry.interval, 0.0) if backing_off else 0.0
         metrics.SOURCE_BACKOFF.labels(source_id=source_id).set(extra)
 
     def errors(self, source_id: str) -> int:
@@ -117,7 +161,7 @@ class Scheduler:
         return entry.errors if entry else 0
 
     def _next_delay(self, entry: _Entry, retry_after: float | None) -> float:
-        interval = entry.source.interval
+        interval = entry.interval
         if entry.errors:
             interval = min(
                 interval * (2 ** min(entry.errors, 16)), max(self._max_backoff, interval)
@@ -142,7 +186,7 @@ class Scheduler:
                 continue
             if entry.running:
                 # Still polling from last time: check again one interval later.
-                self._push(entry, now + entry.source.interval)
+                self._push(entry, now + entry.interval)
                 continue
             return entry
         return None

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -23,7 +23,13 @@ ReadinessCheck = Callable[[], tuple[bool, str]]
 class HealthServer:
     """An aiohttp server for metrics and probes, on the metrics host and port."""
 
-    def __init__(self, host: str, port: int, checks: Mapping[str, ReadinessCheck]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        checks: Mapping[str, ReadinessCheck],
+        routes: Iterable[web.RouteDef] = (),
+    ) -> None:
         self._host = host
         self._port = port
         self._checks = checks
@@ -32,6 +38,7 @@ class HealthServer:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_routes(list(routes))  # e.g. the WebSub callbacks under /websub/
 
     @property
     def port(self) -> int:

@@ -85,6 +85,7 @@ __all__ = [
     "PAGE_ACCEPT",
     "FetchKind",
     "Fetcher",
+    "parse_max_age",
     "parse_retry_after",
 ]
 
@@ -556,6 +557,13 @@ def _result(
         etag = headers.get("ETag")
         last_modified = headers.get("Last-Modified")
     retry_after = headers.get("Retry-After")
+    max_age = None
+    if status == 200 or status == 304:
+        # Looked up only: the work below runs when a server sends the headers.
+        cache_control = headers.get("Cache-Control")
+        expires = headers.get("Expires")
+        if cache_control is not None or expires is not None:
+            max_age = parse_max_age(cache_control, expires, headers.get("Date"))
     return FetchResult(
         source_id=source_id,
         url=url,
@@ -570,7 +578,52 @@ def _result(
         permanent_redirect=permanent_redirect,
         elapsed=elapsed,
         error=error,
+        max_age=max_age,
     )
+
+
+def parse_max_age(
+    cache_control: str | None,
+    expires: str | None,
+    date: str | None = None,
+    now: dt.datetime | None = None,
+) -> float | None:
+    """Seconds the response stays fresh: Cache-Control max-age, else Expires (RFC 9111).
+
+    `no-store` and `no-cache` mean 0. Expires counts from the response's Date
+    when it has one (so a clock skew between us and the server does not
+    matter), else from now; an invalid Expires means already stale (0).
+    None when neither header says anything.
+    """
+    if cache_control is not None:
+        for directive in cache_control.lower().split(","):
+            name, _, value = directive.strip().partition("=")
+            if name in ("no-store", "no-cache"):
+                return 0.0
+            if name == "max-age":
+                try:
+                    seconds = float(int(value.strip().strip('"')))
+                except ValueError:
+                    return 0.0
+                return max(seconds, 0.0)
+    if expires is None:
+        return None
+    try:
+        until = email.utils.parsedate_to_datetime(expires.strip())
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    base = None
+    if date is not None:
+        try:
+            base = email.utils.parsedate_to_datetime(date.strip())
+        except (TypeError, ValueError, IndexError):
+            base = None
+        if base is not None and base.tzinfo is None:
+            base = base.replace(tzinfo=dt.UTC)
+    base = base or now or dt.datetime.now(dt.UTC)
+    return max((until - base).total_seconds(), 0.0)
 
 
 def parse_retry_after(value: str, now: dt.datetime | None = None) -> float | None:

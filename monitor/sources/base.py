@@ -12,12 +12,15 @@ links and de-duplicates entries the same way.
 
 from __future__ import annotations
 
+import codecs
 import html
 import re
+import zlib
 from collections.abc import Iterable
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+import charset_normalizer
 import lxml.etree
 import lxml.html
 
@@ -29,6 +32,8 @@ __all__ = [
     "clean",
     "dedupe",
     "failure",
+    "gunzip",
+    "html_root",
     "looks_like_html",
     "plain_text",
     "text_to_html",
@@ -185,3 +190,57 @@ def _paragraphs(text: str) -> str:
         if paragraph:
             paragraphs.append(paragraph)
     return "\n\n".join(paragraphs)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_GUNZIPPED_BYTES = 50_000_000  # a sitemap may hold 50,000 URLs in at most 50 MB
+
+
+def gunzip(body: bytes, *, max_bytes: int = MAX_GUNZIPPED_BYTES) -> bytes | str:
+    """`body` gunzipped, or the reason it cannot be: corrupt, or over `max_bytes` unpacked.
+
+    A `.xml.gz` sitemap served as application/gzip reaches an adapter still
+    compressed (the fetcher only undoes Content-Encoding). Decompression stops
+    at `max_bytes`, so a gzip bomb costs at most that much memory.
+    """
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        return f"corrupt gzip data: {exc}"
+    if len(data) > max_bytes or inflater.unconsumed_tail:
+        return f"gzip data unpacks to more than {max_bytes} bytes"
+    return data
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def html_root(body: bytes, content_type: str | None) -> lxml.html.HtmlElement | None:
+    """The parsed HTML document, decoded by HTTP charset, `<meta charset>`, or detection."""
+    encoding = _html_encoding(body, content_type)
+    try:
+        parser = lxml.html.HTMLParser(encoding=encoding, no_network=True)
+        root: lxml.html.HtmlElement = lxml.html.document_fromstring(body, parser=parser)
+    except (lxml.etree.ParserError, ValueError, LookupError):
+        return None
+    return root
+
+
+def _html_encoding(body: bytes, content_type: str | None) -> str:
+    declared = None
+    if content_type and "charset=" in content_type.lower():
+        declared = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
+    if not declared and (match := _META_CHARSET.search(body[:4096])):
+        declared = match.group(1).decode("ascii", "replace")
+    if declared:
+        try:
+            return codecs.lookup(declared).name
+        except LookupError:
+            pass
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        best = charset_normalizer.from_bytes(body[:65536]).best()
+        return best.encoding if best is not None else "utf-8"

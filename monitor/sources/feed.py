@@ -49,20 +49,24 @@ import charset_normalizer
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
-from monitor.models import Candidate, ParsedFeed
+from monitor.models import Candidate, ParsedFeed, SourceKind
 from monitor.sources.base import (
+    GZIP_MAGIC,
+    DocumentParser,
     absolute_http_url,
     clean,
     dedupe,
     failure,
+    gunzip,
     plain_text,
     text_to_html,
     unique,
 )
+from monitor.sources.discovery import parse_discovery
 from monitor.sources.jsonfeed import parse_json_feed
-
-if TYPE_CHECKING:
-    from monitor.sources.base import DocumentParser
+from monitor.sources.kinds import sniff_kind
+from monitor.sources.listing import parse_listing
+from monitor.sources.sitemap import parse_robots, parse_sitemap
 
 __all__ = ["parse_document", "parse_xml_feed"]
 
@@ -87,17 +91,64 @@ def parse_document(
     source_id: str,
     feed_url: str,
     content_type: str | None = None,
+    kind: SourceKind = "auto",
+    selector: str | None = None,
+    link_pattern: str | None = None,
 ) -> ParsedFeed:
-    """Parse one fetched feed document of any supported format. Never raises.
+    """Parse one fetched document of any supported kind. Never raises.
 
-    JSON Feed is chosen by a JSON media type or a body that starts with `{`
-    (a JSON content type on a body that starts with `<` is a server error, and
-    the body wins); everything else goes to feedparser.
+    A gzipped body is unpacked first (capped, see `base.gunzip`). Then, with
+    `kind` "auto", the content decides (`kinds.sniff_kind`): a sitemap or
+    robots.txt goes to `sitemap.py`; an HTML page with a `selector` is a
+    listing page, without one it is searched for a feed link (`discovery.py`)
+    and, linking to none, read as a listing page by the heuristic. "sitemap"
+    and "listing" force those adapters; "feed" (and any other document) goes to
+    the feed parsers: JSON Feed by a JSON media type or a body that starts with
+    `{` (a JSON content type on a body that starts with `<` is a server error,
+    and the body wins), everything else to feedparser.
     """
     try:
+        if body.startswith(GZIP_MAGIC):
+            unpacked = gunzip(body)
+            if isinstance(unpacked, str):
+                return failure(f"unreadable gzipped document: {unpacked}")
+            body = unpacked
         if not body.strip():
             return failure("empty document: the server sent no body")
-        parser = parse_json_feed if _is_json(body, content_type) else parse_xml_feed
+        sniffed = sniff_kind(body, content_type) if kind != "feed" else "feed"
+        parser: DocumentParser
+        if kind == "listing" or (kind == "auto" and sniffed == "html" and selector):
+            return parse_listing(
+                body,
+                source_id=source_id,
+                feed_url=feed_url,
+                content_type=content_type,
+                selector=selector,
+                link_pattern=link_pattern,
+            )
+        if kind == "sitemap" or (kind == "auto" and sniffed in ("sitemap", "robots")):
+            parser = parse_robots if sniffed == "robots" else parse_sitemap
+        elif kind == "auto" and sniffed == "html":
+            discovered = parse_discovery(
+                body, source_id=source_id, feed_url=feed_url, content_type=content_type
+            )
+            if discovered.follow:
+                return discovered
+            listing = parse_listing(
+                body,
+                source_id=source_id,
+                feed_url=feed_url,
+                content_type=content_type,
+                link_pattern=link_pattern,
+            )
+            if listing.entries or listing.error:
+                return listing
+            return failure(
+                "an HTML page that links to no feed and to nothing that looks like a statement: "
+                "give the feed's URL, or set `kind: listing` and a `selector` for its news links"
+            )
+        else:
+            parser = parse_json_feed if _is_json(body, content_type) else parse_xml_feed
         return parser(body, source_id=source_id, feed_url=feed_url, content_type=content_type)
     except Exception as exc:  # the pool must get a result, whatever the document did
         return failure(f"internal error while parsing: {type(exc).__name__}: {exc}")
@@ -147,7 +198,19 @@ def parse_xml_feed(
         # A non-UTF-8 document that names no charset is malformed, even once decoded.
         bozo=bool(result.get("bozo")) or guessed_charset,
         ttl=_ttl(feed.get("ttl")),
+        hub=_feed_link(feed, "hub", feed_url),
+        self_url=_feed_link(feed, "self", feed_url),
     )
+
+
+def _feed_link(feed: Any, rel: str, feed_url: str) -> str | None:
+    """The first absolute http(s) `<link rel=...>` of the feed itself (WebSub `hub`, `self`)."""
+    for link in feed.get("links") or []:
+        if isinstance(link, Mapping) and link.get("rel") == rel:
+            url = absolute_http_url(link.get("href"), feed_url)
+            if url is not None:
+                return url
+    return None
 
 
 def _is_json(body: bytes, content_type: str | None) -> bool:

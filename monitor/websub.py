@@ -1,0 +1,383 @@
+"""Push: WebSub subscriptions, their lease renewal, and the callbacks hubs call.
+
+    poll finds <link rel="hub"> ─hub_found→ subscribe (POST to the hub)
+    hub ─GET /websub/{source_id}?hub.challenge→ verify intent, echo the challenge
+    hub ─POST /websub/{source_id} (signed feed body)→ check X-Hub-Signature
+        → Poller.process_pushed (parse → detect → record, as a poll does)
+
+- One secret per subscription, random, kept in memory only: after a restart
+  every feed is subscribed to again with a fresh secret (the old subscription
+  is unsubscribed at shutdown; one the hub still holds gets bad signatures,
+  counted and ignored, until its lease ends). Persisting secrets in the state
+  store would survive `kill -9`; that is not done yet.
+- One task (`run`) renews every lease: it sleeps until the earliest renewal
+  and wakes early when a new hub is found. A lease is renewed when three
+  quarters of it have passed.
+- A bad or missing signature is answered 202 (the spec: the hub must not
+  learn that the signature was wrong) and counted; nothing is processed.
+- A callback for a source that has no subscription is answered 404, a body
+  over `fetch.max_feed_bytes` 413.
+- The hub URL comes from a feed, so requests to it obey the fetcher's address
+  policy (`fetch.allow_private_networks`, trusted source origins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import math
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+import structlog
+from aiohttp import web
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from monitor import metrics
+from monitor.config import WebSubConfig
+from monitor.fetch.guard import AddressGuard, GuardedResolver
+from monitor.models import Source
+
+__all__ = ["CALLBACK_PREFIX", "PushHandler", "Subscription", "WebSubManager", "verify_signature"]
+
+log = structlog.get_logger(__name__)
+
+CALLBACK_PREFIX = "/websub/"
+
+
+class PushHandler(Protocol):
+    """`Poller.process_pushed`: record what a pushed feed body holds."""
+
+    def __call__(
+        self, source: Source, body: bytes, content_type: str | None, *, url: str | None = None
+    ) -> Awaitable[object]: ...
+
+
+_ALGORITHMS = frozenset({"sha1", "sha256", "sha384", "sha512"})
+_RENEW_AT = 0.75  # of the lease granted
+_REQUEST_TIMEOUT = 10.0
+_VERIFY_WAIT = 60.0  # a hub that accepted but never verified: ask again after this
+_RETRY_BASE, _RETRY_CAP = 30.0, 3600.0
+_MAX_SLEEP = 3600.0
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether `X-Hub-Signature` (`sha256=<hex>`, or sha1, sha384, sha512) signs `body`."""
+    if not header or "=" not in header:
+        return False
+    method, _, given = header.strip().partition("=")
+    method = method.strip().lower()
+    if method not in _ALGORITHMS:
+        return False
+    expected = hmac.new(secret.encode(), body, method).hexdigest()
+    return hmac.compare_digest(expected, given.strip().lower())
+
+
+@dataclass(slots=True)
+class Subscription:
+    """What this service asked of one hub for one source."""
+
+    source: Source
+    hub: str
+    topic: str
+    callback: str
+    secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    verified: bool = False
+    expires_at: float = 0.0  # monotonic; meaningful once verified
+    next_action_at: float = 0.0  # monotonic; when to (re)subscribe
+    failures: int = 0
+    verifications: int = 0  # subscribe verifications answered, to spot one during a request
+    busy: bool = False  # a request to the hub is in flight
+
+
+class WebSubManager:
+    """Subscriptions of every source whose feed names a hub, and their callbacks."""
+
+    def __init__(
+        self,
+        config: WebSubConfig,
+        sources: Iterable[Source],
+        *,
+        process: PushHandler,
+        guard: AddressGuard,
+        user_agent: str,
+        max_body_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if config.callback_base is None:
+            raise ValueError("websub.callback_base is required")
+        self._base = config.callback_base.rstrip("/")
+        self._lease = config.lease
+        self._sources = {s.id: s for s in sources}
+        self._process = process
+        self._guard = guard
+        self._user_agent = user_agent
+        self._max_body = max_body_bytes
+        self._clock = clock
+        self.subscriptions: dict[str, Subscription] = {}
+        self._leaving: dict[str, Subscription] = {}  # unsubscribe sent, verification awaited
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()  # requests to hubs
+        self.pushes: set[asyncio.Task[None]] = set()  # pushed bodies being processed
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
+        self._closing = False
+
+    def callback_url(self, source_id: str) -> str:
+        return f"{self._base}{CALLBACK_PREFIX}{source_id}"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(CALLBACK_PREFIX + "{source_id}", self._verify),
+            web.post(CALLBACK_PREFIX + "{source_id}", self._deliver),
+        ]
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        if not self._guard.allow_private_networks:
+            self._resolver = GuardedResolver(self._guard, DefaultResolver())
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=self._resolver, limit=32),
+            headers={"User-Agent": self._user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT),
+            trust_env=False,
+        )
+
+    # -- subscriptions --------------------------------------------------------------
+
+    def hub_found(self, source: Source, hub: str, topic: str) -> None:
+        """A poll saw that `source`'s feed names `hub` for `topic`: subscribe if new."""
+        if self._closing or source.id not in self._sources:
+            return
+        current = self.subscriptions.get(source.id)
+        if current is not None and (current.hub, current.topic) == (hub, topic):
+            return
+        if current is not None:
+            self._leave(current)
+        log.info("websub_hub_found", source_id=source.id, hub=hub, topic=topic)
+        self.subscriptions[source.id] = Subscription(
+            source=source, hub=hub, topic=topic, callback=self.callback_url(source.id)
+        )
+        self._wake.set()
+
+    def sync_sources(self, sources: Iterable[Source]) -> None:
+        """Adopt a new list of sources: unsubscribe those that left it."""
+        self._sources = {s.id: s for s in sources}
+        for source_id in [i for i in self.subscriptions if i not in self._sources]:
+            self._leave(self.subscriptions[source_id])
+
+    def _leave(self, sub: Subscription) -> None:
+        self.subscriptions.pop(sub.source.id, None)
+        self._set_gauge()
+        self._leaving[sub.source.id] = sub
+        self._spawn(self._request(sub, "unsubscribe"))
+
+    async def run(self) -> None:
+        """The one renewal task: (re)subscribe whatever is due, sleep until the next."""
+        while True:
+            now = self._clock()
+            wake_at = now + _MAX_SLEEP
+            for sub in list(self.subscriptions.values()):
+                if sub.verified and now >= sub.expires_at:
+                    sub.verified = False
+                    log.warning("websub_lease_expired", source_id=sub.source.id, hub=sub.hub)
+                    self._set_gauge()
+                if sub.busy:
+                    continue
+                if now >= sub.next_action_at:
+                    sub.busy = True
+                    self._spawn(self._request(sub, "subscribe"))
+                else:
+                    wake_at = min(wake_at, sub.next_action_at)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(wake_at - self._clock(), 0.01))
+
+    async def _request(self, sub: Subscription, mode: str) -> None:
+        """Send one subscribe or unsubscribe request; schedule what comes next."""
+        outcome = "error"
+        verifications = sub.verifications
+        try:
+            outcome = await self._send(sub, mode)
+        finally:
+            metrics.WEBSUB_REQUESTS.labels(mode=mode, outcome=outcome).inc()
+            if mode == "subscribe":
+                sub.busy = False
+                if outcome == "accepted":
+                    sub.failures = 0
+                    if sub.verifications == verifications:  # not verified while we waited
+                        sub.next_action_at = self._clock() + _VERIFY_WAIT
+                else:
+                    sub.failures += 1
+                    sub.next_action_at = self._clock() + min(
+                        _RETRY_BASE * 2 ** (sub.failures - 1), _RETRY_CAP
+                    )
+                self._wake.set()
+
+    async def _send(self, sub: Subscription, mode: str) -> str:
+        refusal = self._guard.check_url(URL(sub.hub))
+        if refusal is not None:
+            log.warning(
+                "websub_hub_refused", source_id=sub.source.id, hub=sub.hub, reason=refusal.reason
+            )
+            return "refused"
+        form = {"hub.callback": sub.callback, "hub.mode": mode, "hub.topic": sub.topic}
+        if mode == "subscribe":
+            form["hub.lease_seconds"] = str(max(int(self._lease), 1))
+            form["hub.secret"] = sub.secret
+        assert self._session is not None, "start() first"
+        try:
+            async with self._session.post(sub.hub, data=form) as response:
+                detail = (await response.content.read(512)).decode("utf-8", "replace")
+                status = response.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning(
+                "websub_request_failed", source_id=sub.source.id, hub=sub.hub, mode=mode,
+                error=f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            return "error"
+        if 200 <= status < 300:
+            log.info("websub_requested", source_id=sub.source.id, hub=sub.hub, mode=mode)
+            return "accepted"
+        log.warning(
+            "websub_request_rejected", source_id=sub.source.id, hub=sub.hub, mode=mode,
+            status=status, detail=detail,
+        )  # fmt: skip
+        return "rejected"
+
+    def _set_gauge(self) -> None:
+        metrics.WEBSUB_ACTIVE.set(sum(s.verified for s in self.subscriptions.values()))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, timeout: float) -> None:
+        """Unsubscribe everything (bounded by `timeout`), finish pushes, close the session."""
+        self._closing = True
+        deadline = self._clock() + timeout
+        for sub in list(self.subscriptions.values()):
+            self._leave(sub)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=max(deadline - self._clock(), 0.01))
+        if self.pushes:
+            await asyncio.wait(set(self.pushes), timeout=max(deadline - self._clock(), 0.01))
+        for task in (*self._tasks, *self.pushes):
+            task.cancel()  # safe: an unrecorded entry is found by the next poll
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
+
+    # -- callbacks ------------------------------------------------------------------
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        """The hub checks our intent: echo `hub.challenge` only for what we asked."""
+        source_id = request.match_info["source_id"]
+        query = request.query
+        mode, topic = query.get("hub.mode"), query.get("hub.topic")
+        if mode == "denied":
+            sub = self.subscriptions.get(source_id)
+            if sub is not None and sub.topic == topic:
+                sub.verified = False
+                sub.next_action_at = self._clock() + _RETRY_CAP
+                self._set_gauge()
+                metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="denied").inc()
+                log.warning(
+                    "websub_denied", source_id=source_id, hub=sub.hub,
+                    reason=query.get("hub.reason"),
+                )  # fmt: skip
+            return web.Response(status=200)
+        challenge = query.get("hub.challenge")
+        if not challenge or topic is None:
+            return web.Response(status=400, text="hub.challenge and hub.topic are required")
+        if mode == "subscribe":
+            sub = self.subscriptions.get(source_id)
+            if sub is None or sub.topic != topic:
+                return web.Response(status=404)
+            lease = _lease_seconds(query.get("hub.lease_seconds"), self._lease)
+            now = self._clock()
+            sub.verified = True
+            sub.verifications += 1
+            sub.expires_at = now + lease
+            sub.next_action_at = now + lease * _RENEW_AT
+            self._set_gauge()
+            self._wake.set()
+            metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="verified").inc()
+            log.info("websub_subscribed", source_id=source_id, hub=sub.hub, lease_seconds=lease)
+        elif mode == "unsubscribe":
+            leaving = self._leaving.get(source_id)
+            if leaving is None or leaving.topic != topic:
+                return web.Response(status=404)
+            del self._leaving[source_id]
+            metrics.WEBSUB_REQUESTS.labels(mode="unsubscribe", outcome="verified").inc()
+            log.info("websub_unsubscribed", source_id=source_id, hub=leaving.hub)
+        else:
+            return web.Response(status=404)
+        return web.Response(status=200, text=challenge, content_type="text/plain")
+
+    async def _deliver(self, request: web.Request) -> web.Response:
+        """Content distribution: check the signature, answer at once, process in the background."""
+        source_id = request.match_info["source_id"]
+        sub = self.subscriptions.get(source_id)
+        if sub is None:
+            metrics.WEBSUB_NOTIFICATIONS.labels(source_id="unknown", outcome="unknown").inc()
+            return web.Response(status=404)
+        if self._closing:
+            return web.Response(status=503)  # the hub retries; the next start polls anyway
+        body = await _read_capped(request, self._max_body)
+        if body is None:
+            metrics.WEBSUB_NOTIFICATIONS.labels(source_id=source_id, outcome="too_large").inc()
+            log.warning("websub_push_too_large", source_id=source_id, max_bytes=self._max_body)
+            return web.Response(status=413)
+        if not verify_signature(sub.secret, body, request.headers.get("X-Hub-Signature")):
+            metrics.WEBSUB_NOTIFICATIONS.labels(source_id=source_id, outcome="bad_signature").inc()
+            log.warning("websub_bad_signature", source_id=source_id, hub=sub.hub)
+            return web.Response(status=202)  # per the spec: acknowledge, then ignore
+        metrics.WEBSUB_NOTIFICATIONS.labels(source_id=source_id, outcome="accepted").inc()
+        task = asyncio.create_task(
+            self._handle_push(sub, body, request.headers.get("Content-Type")),
+            name=f"websub-push-{source_id}",
+        )
+        self.pushes.add(task)
+        task.add_done_callback(self.pushes.discard)
+        return web.Response(status=202)
+
+    async def _handle_push(self, sub: Subscription, body: bytes, content_type: str | None) -> None:
+        try:
+            await self._process(sub.source, body, content_type, url=sub.topic)
+        except Exception:
+            log.exception("websub_push_crashed", source_id=sub.source.id)
+
+
+def _lease_seconds(value: str | None, default: float) -> float:
+    try:
+        lease = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return lease if math.isfinite(lease) and lease > 0 else default
+
+
+async def _read_capped(request: web.Request, max_bytes: int) -> bytes | None:
+    """The request body, or None when it is longer than `max_bytes`."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

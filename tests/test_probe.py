@@ -1,0 +1,86 @@
+"""`monitor check --probe`: one fetch per source, a table of what was found."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.config import Config
+from monitor.probe import format_table, probe
+from tests.conftest import free_port
+from tests.sites.feeds import Item, rss
+from tests.sites.loopback import LoopbackSite
+
+RSS = "application/rss+xml; charset=utf-8"
+OLD = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
+NEW = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)
+
+ATOM_WITH_HUB = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>News</title><id>urn:x</id>
+<updated>2025-03-14T09:30:00Z</updated>
+<link rel="hub" href="https://hub.example/"/><link rel="self" href="{self}"/>
+<entry><title>One</title><id>urn:1</id><link href="{link}"/><updated>2025-03-14T09:30:00Z</updated>
+</entry></feed>"""
+
+
+async def test_probe_reports_kind_status_items_newest_hub_and_robots(site: LoopbackSite) -> None:
+    site.put("/robots.txt", "User-agent: *\nDisallow: /closed/\n", content_type="text/plain")
+    items = [Item("New", site.url("/n/2"), guid="2", published=NEW),
+             Item("Old", site.url("/n/1"), guid="1", published=OLD)]  # fmt: skip
+    site.put("/rss.xml", rss(items), content_type=RSS)
+    site.put("/atom.xml", ATOM_WITH_HUB.format(self=site.url("/atom.xml"), link=site.url("/n/3")),
+             content_type="application/atom+xml")  # fmt: skip
+    site.put("/closed/feed.xml", rss(items), content_type=RSS)
+    config = Config.model_validate(
+        {
+            "sources": [
+                {"id": "rss", "url": site.url("/rss.xml")},
+                {"id": "atom", "url": site.url("/atom.xml")},
+                {"id": "closed", "url": site.url("/closed/feed.xml")},
+                {"id": "gone", "url": site.url("/missing.xml")},
+                {"id": "mine", "url": site.url("/closed/feed.xml"), "robots": False,
+                 "robots_reason": "our own feed"},
+            ]
+        }
+    )  # fmt: skip
+    rows = {row.source_id: row for row in await probe(config)}
+    assert (rows["rss"].kind, rows["rss"].status, rows["rss"].items) == ("rss20", "200", 2)
+    assert rows["rss"].newest == NEW and rows["rss"].ok
+    assert rows["rss"].robots == "allowed (robots.txt 200)"
+    assert rows["atom"].kind.startswith("atom") and rows["atom"].items == 1
+    assert rows["atom"].hub == "https://hub.example/"
+    assert rows["closed"].status == "skipped" and rows["closed"].robots.startswith("disallowed")
+    assert not rows["closed"].ok
+    assert site.hits("/closed/feed.xml") and len(site.hits("/closed/feed.xml")) == 1  # "mine"
+    assert rows["gone"].status == "http_4xx (404)" and not rows["gone"].ok
+    assert rows["mine"].robots == "ignored: our own feed" and rows["mine"].items == 2
+    assert len(site.hits("/robots.txt")) == 1
+
+    table = format_table(list(rows.values()))
+    header, *lines = table.splitlines()
+    assert header.split() == ["source", "kind", "status", "items", "newest", "hub", "robots"]
+    assert any(line.startswith("rss ") and "2025-03-14 09:30 UTC" in line for line in lines)
+    assert any("https://hub.example/" in line for line in lines)
+    assert "closed: robots.txt disallows the feed" in lines
+
+
+def test_check_probe_prints_the_table_and_fails_on_a_bad_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # configure_logging changes process-wide logging (aiokafka to CRITICAL): not in a test.
+    monkeypatch.setattr("monitor.cli.configure_logging", lambda *args, **kwargs: None)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "sources:\n"
+        f"  - {{id: dead, url: 'http://127.0.0.1:{free_port()}/feed.xml', timeout: 2}}\n"
+    )
+    result = CliRunner().invoke(main, ["check", "--config", str(config), "--probe"])
+    assert result.exit_code == 1, result.output
+    assert "config OK" in result.output
+    assert "dead" in result.output and "connect" in result.output
+    plain = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert plain.exit_code == 0 and "source" not in plain.output.split("\n", 1)[1]
