@@ -45,6 +45,7 @@ class _Entry:
     # Adaptive sources: (median gap, newest publication), once a parsed feed was seen.
     rate: tuple[float, float] | None = None
     observed: bool = False
+    unhealthy_shown: bool = True  # the health gauges may show trouble: reset them when it ends
 
 
 class Scheduler:
@@ -150,11 +151,15 @@ class Scheduler:
 
     @staticmethod
     def _report_health(entry: _Entry, delay: float, *, backing_off: bool) -> None:
+        extra = max(delay - entry.interval, 0.0) if backing_off else 0.0
+        trouble = entry.errors > 0 or extra > 0
+        if not trouble and not entry.unhealthy_shown:
+            return  # the hot path: a healthy source whose gauges already read 0
         source_id = entry.source.id
         metrics.SOURCE_CONSECUTIVE_ERRORS.labels(source_id=source_id).set(entry.errors)
         metrics.SOURCE_FAILING_SINCE.labels(source_id=source_id).set(entry.failing_since)
-        extra = max(delay - entry.interval, 0.0) if backing_off else 0.0
         metrics.SOURCE_BACKOFF.labels(source_id=source_id).set(extra)
+        entry.unhealthy_shown = trouble
 
     def errors(self, source_id: str) -> int:
         entry = self._entries.get(source_id)
