@@ -50,6 +50,8 @@ class Source:
     respect_cache_headers: bool = True  # max-age, Expires and RSS <ttl> as interval floors
     selector: str | None = None  # listing pages: CSS selector of the statement links
     link_pattern: str | None = None  # listing pages: regex that statement links must match
+    recheck_interval: float = 3600.0  # seconds between re-checks of a published statement
+    recheck_window: float = 7 * 86400.0  # re-check statements detected this recently
 
     @property
     def adaptive(self) -> bool:
@@ -84,6 +86,8 @@ class FetchResult:
     last_modified: str | None = None
     retry_after: float | None = None  # seconds, from a Retry-After header
     permanent_redirect: str | None = None  # where a 301/308 chain from `url` ended
+    hub: str | None = None  # a WebSub hub named by a `Link: <...>; rel="hub"` header
+    self_link: str | None = None  # the topic URL named by `Link: <...>; rel="self"`
     elapsed: float = 0.0
     error: FetchError | None = None
     max_age: float | None = None  # seconds of freshness, from Cache-Control max-age or Expires

@@ -71,6 +71,12 @@ def make_app(seen: Seen) -> web.Application:
             headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED},
         )
 
+    async def feed_linked(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("If-None-Match") == ETAG:
+            return web.Response(status=304, headers={"Link": '</hub>; rel="hub"'})
+        links = '</websub/hub>; rel="hub", <https://gov.example/feed.xml>; rel="self"'
+        return web.Response(body=FEED, headers={"ETag": ETAG, "Link": links})
+
     async def feed_new_etag(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers={"ETag": '"v2"'})
 
@@ -156,6 +162,7 @@ def make_app(seen: Seen) -> web.Application:
     app = web.Application(middlewares=[record])
     app.router.add_get("/feed", feed)
     app.router.add_get("/feed-new-etag", feed_new_etag)
+    app.router.add_get("/feed-linked", feed_linked)
     app.router.add_get("/encoded/{coding}", encoded)
     app.router.add_get("/bomb", bomb)
     app.router.add_get("/big", big)
@@ -251,6 +258,19 @@ async def test_conditional_request_answered_304_keeps_validators(
     assert result.body == b""
     assert result.etag == ETAG  # the 304 omitted it: the one sent still holds
     assert result.last_modified == LAST_MODIFIED
+
+
+async def test_websub_links_are_read_from_a_200_and_made_absolute(
+    server: TestServer, fetcher: Fetcher
+) -> None:
+    result = await get(fetcher, url(server, "/feed-linked"))
+    assert result.hub == url(server, "/websub/hub")
+    assert result.self_link == "https://gov.example/feed.xml"
+    plain = await get(fetcher, url(server, "/feed"))
+    assert plain.hub is None and plain.self_link is None
+    # The 304 path reads no Link header: subscribing happens after a full fetch.
+    cached = await get(fetcher, url(server, "/feed-linked"), etag=ETAG)
+    assert cached.not_modified and cached.hub is None
 
 
 async def test_304_with_new_etag_returns_it(server: TestServer, fetcher: Fetcher) -> None:

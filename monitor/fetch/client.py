@@ -68,6 +68,7 @@ from typing import Final, Literal, Self
 
 import aiohttp
 import structlog
+import yarl
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from multidict import CIMultiDictProxy
@@ -564,6 +565,9 @@ def _result(
         expires = headers.get("Expires")
         if cache_control is not None or expires is not None:
             max_age = parse_max_age(cache_control, expires, headers.get("Date"))
+    hub, self_link = None, None
+    if status == 200 and "Link" in headers:  # never on the 304 path
+        hub, self_link = _websub_links(response)
     return FetchResult(
         source_id=source_id,
         url=url,
@@ -572,6 +576,8 @@ def _result(
         fetched_at=fetched_at,
         body=body,
         content_type=headers.get("Content-Type"),
+        hub=hub,
+        self_link=self_link,
         etag=etag,
         last_modified=last_modified,
         retry_after=None if retry_after is None else parse_retry_after(retry_after),
@@ -580,6 +586,17 @@ def _result(
         error=error,
         max_age=max_age,
     )
+
+
+def _websub_links(response: aiohttp.ClientResponse) -> tuple[str | None, str | None]:
+    """The WebSub hub and self URLs of a `Link` header (RFC 8288), absolute."""
+    found: dict[str, str] = {}
+    for rel in ("hub", "self"):
+        link = response.links.get(rel)
+        target = link.get("url") if link is not None else None
+        if target is not None:
+            found[rel] = str(response.url.join(yarl.URL(str(target))))
+    return found.get("hub"), found.get("self")
 
 
 def parse_max_age(
