@@ -6,7 +6,7 @@ does not stop the service: polling starts anyway and the outbox holds the
 events until the broker answers.
 
 Shutdown (SIGTERM, SIGINT) in the reverse order, within `SHUTDOWN_BUDGET`:
-stop scheduling → let in-flight polls finish (or abandon them safely: an
+stop scheduling and re-checks → let in-flight polls finish (or abandon them safely: an
 entry not yet recorded is found again at the next start, because validators
 are saved only after their entries) → drain the outbox to the broker → close.
 """
@@ -23,10 +23,12 @@ import structlog
 from monitor import __version__, metrics
 from monitor.config import Config, KafkaConfig
 from monitor.fetch import Fetcher, HostLimits
+from monitor.fetch.robots import RobotsCache
 from monitor.models import Source
 from monitor.outbox import OutboxRelay
 from monitor.pipeline import Poller, PollOutcome
 from monitor.pool import WorkerPool
+from monitor.recheck import Rechecker
 from monitor.scheduler import Scheduler
 from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
@@ -70,6 +72,7 @@ class Service:
         self.server: HealthServer | None = None
         self.websub: WebSubManager | None = None
         self._polls: set[asyncio.Task[None]] = set()
+        self._rechecking: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
@@ -82,6 +85,7 @@ class Service:
         self.relay = relay = OutboxRelay(
             self.store, sink, max_pending=self.config.state.outbox_max_events
         )
+        robots = RobotsCache(self.fetcher, user_agent=self.config.fetch.user_agent)
         poller = Poller(
             self.config,
             store=self.store,
@@ -89,6 +93,16 @@ class Service:
             pool=self.pool,
             outbox=relay,
             on_hub=self._hub_found,
+            robots=robots,
+        )
+        rechecker = Rechecker(
+            self.config,
+            self.sources,
+            store=self.store,
+            fetcher=self.fetcher,
+            pool=self.pool,
+            outbox=relay,
+            robots=robots,
         )
         if self.config.websub.active and self.config.metrics.enabled:
             # The callbacks live on the metrics port: `websub.callback_base` must reach it.
@@ -124,6 +138,7 @@ class Service:
 
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         scheduling = asyncio.create_task(self._schedule(poller), name="scheduler")
+        self._rechecking = asyncio.create_task(rechecker.run(), name="recheck")
         renewing = (
             asyncio.create_task(self.websub.run(), name="websub-renewal") if self.websub else None
         )
@@ -194,7 +209,13 @@ class Service:
             asyncio.create_task(self.websub.close(timeout=_WEBSUB_GRACE)) if self.websub else None
         )
         scheduling.cancel()
-        await asyncio.wait({scheduling}, timeout=1.0)  # bounded, whatever the task does
+        # A re-check cut short is safe: last_checked_at was written before it, and its
+        # version is written in one transaction or not at all.
+        stopping = {scheduling}
+        if self._rechecking is not None:
+            self._rechecking.cancel()
+            stopping.add(self._rechecking)
+        await asyncio.wait(stopping, timeout=1.0)  # bounded, whatever the tasks do
         if self._polls:
             _, unfinished = await asyncio.wait(set(self._polls), timeout=_POLL_GRACE)
             for task in unfinished:

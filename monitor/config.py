@@ -175,6 +175,9 @@ class DefaultsConfig(_Strict):
     interval: Duration = 300.0
     timeout: Duration = 20.0
     backfill: bool = False
+    # Re-checks of published statements' pages (edits, retractions): how often, how long.
+    recheck_interval: Duration = 3600.0
+    recheck_window: Duration = 7 * 86400.0
 
 
 class IntervalRange(_Strict):
@@ -224,6 +227,8 @@ class SourceConfig(_Strict):
     robots_reason: str | None = None
     # Cache-Control max-age, Expires and RSS <ttl> are floors on the poll interval.
     respect_cache_headers: bool = True
+    recheck_interval: Duration | None = None
+    recheck_window: Duration | None = None
 
     @model_validator(mode="after")
     def _robots_off_needs_a_reason(self) -> SourceConfig:
@@ -366,6 +371,8 @@ class Config(_Strict):
             backfill=self.defaults.backfill if source.backfill is None else source.backfill,
             topic=source.topic or self.kafka.topic,
             tags=tuple(source.tags),
+            recheck_interval=source.recheck_interval or self.defaults.recheck_interval,
+            recheck_window=source.recheck_window or self.defaults.recheck_window,
         )
 
 

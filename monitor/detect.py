@@ -1,19 +1,31 @@
-"""Detect: which entries of a source are new, against the state store.
+"""Detect: which entries of a source are new or edited, against the state store.
 
 A statement is identified within its source by its guid, else its link. The
 state store knows every key it has recorded, so detection survives restarts.
-Later versions of this stage also recognise edits and retractions.
+
+An entry already recorded is *changed* when its fingerprint (a hash of the
+entry's title, summary, content and date, as the feed describes it) differs
+from the recorded one: a cheap sign that the statement may have been edited,
+which the pipeline confirms by extracting the page again. A recorded entry with
+no fingerprint yet (recorded before fingerprints existed, i.e. the first poll
+after an upgrade) is not changed: its fingerprint is stored silently. Neither
+is an entry that was never published (first sight, backfill off) or one that
+was retracted: their fingerprints are just kept up to date.
+
+Retractions are found by re-checking pages (recheck.py), not here: an entry
+leaving a feed says nothing (feeds keep only their latest entries).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.models import Candidate
-from monitor.state import StateStore
+from monitor.state import KnownStatement, StateStore
 
-__all__ = ["Detection", "detect"]
+__all__ = ["Detection", "detect", "entry_fingerprint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +35,24 @@ class Detection:
     new: tuple[Candidate, ...]
     known: int
     first_sight: bool  # the source has never been fully recorded before
+    # Published entries whose fingerprint changed: (entry, what is recorded, new fingerprint).
+    changed: tuple[tuple[Candidate, KnownStatement, str], ...] = ()
+    # (statement_id, fingerprint) to store without any event.
+    silent_fingerprints: tuple[tuple[str, str], ...] = ()
+
+
+def entry_fingerprint(entry: Candidate) -> str:
+    """A hash of what the feed says about an entry: title, summary, content, date.
+
+    Candidates carry one date, `published_at` (the feed's published date, else
+    its updated date), so an updated date counts only where it stands in for it.
+    """
+    digest = hashlib.sha256()
+    date = entry.published_at.isoformat() if entry.published_at else ""
+    for part in (entry.title or "", entry.summary or "", entry.content_html or "", date):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:32]
 
 
 def unique_by_key(entries: Iterable[Candidate]) -> list[Candidate]:
@@ -39,8 +69,27 @@ def unique_by_key(entries: Iterable[Candidate]) -> list[Candidate]:
 
 
 def detect(source_id: str, entries: Sequence[Candidate], store: StateStore) -> Detection:
-    """Split a document's entries into new and already-recorded ones."""
+    """Split a document's entries into new, changed and unchanged ones."""
     candidates = unique_by_key(entries)
     known = store.known(source_id, [c.key for c in candidates if c.key is not None])
     new = tuple(c for c in candidates if c.key not in known)
-    return Detection(new=new, known=len(known), first_sight=not store.has_seen(source_id))
+    changed: list[tuple[Candidate, KnownStatement, str]] = []
+    silent: list[tuple[str, str]] = []
+    for candidate in candidates:
+        record = known.get(candidate.key or "")
+        if record is None:
+            continue
+        fingerprint = entry_fingerprint(candidate)
+        if record.entry_fingerprint == fingerprint:
+            continue
+        if record.entry_fingerprint is None or not record.published or record.retracted:
+            silent.append((record.statement_id, fingerprint))
+        else:
+            changed.append((candidate, record, fingerprint))
+    return Detection(
+        new=new,
+        known=len(known),
+        first_sight=not store.has_seen(source_id),
+        changed=tuple(changed),
+        silent_fingerprints=tuple(silent),
+    )

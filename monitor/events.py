@@ -7,6 +7,12 @@ The identities here are what lets consumers trust the stream:
 - `event_id(statement_id, version, content_hash)`: deterministic, so the same
   statement version delivered twice carries the same CloudEvents `id`.
 
+Three event types: `.published` (version 1), `.updated` (a later version whose
+title or text changed; `data.changes` names the changed fields and carries a
+unified diff of the text) and `.retracted` (the page is gone: the last known
+title and text, `data.retracted_at`; its version is the last one + 1 and its id
+is derived with a "retracted" marker, so it never collides with an update's).
+
 Records use the CloudEvents Kafka protocol binding in structured mode: the
 value is the whole JSON event and the `content-type` header says so.
 """
@@ -14,6 +20,7 @@ value is the whole JSON event and the `content-type` header says so.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
 import unicodedata
@@ -25,7 +32,12 @@ __all__ = [
     "CONTENT_TYPE",
     "DATASCHEMA",
     "EVENT_TYPE_PUBLISHED",
+    "EVENT_TYPE_RETRACTED",
+    "EVENT_TYPE_UPDATED",
     "build_event",
+    "build_retraction_event",
+    "build_update_event",
+    "changes",
     "content_hash",
     "decode_record",
     "encode_record",
@@ -40,6 +52,10 @@ __all__ = [
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 EVENT_TYPE_PUBLISHED = "org.statement-monitor.statement.published"
+EVENT_TYPE_UPDATED = "org.statement-monitor.statement.updated"
+EVENT_TYPE_RETRACTED = "org.statement-monitor.statement.retracted"
+# The fields of `data` an update compares, in this order, for `changes.fields`.
+CHANGE_FIELDS = ("title", "text", "summary", "published_at")
 DATASCHEMA = "https://statement-monitor.github.io/schema/statement-v1.json"
 
 
@@ -116,6 +132,60 @@ def build_event(statement: Statement, *, topic: str) -> Event:
         topic=topic,
         key=statement.statement_id,
         data=statement_data(statement),
+        dataschema=DATASCHEMA,
+    )
+
+
+def changes(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """`data.changes` of an update: the changed fields, and a unified diff of the text."""
+    fields = [name for name in CHANGE_FIELDS if previous.get(name) != current.get(name)]
+    diff = difflib.unified_diff(
+        (previous.get("text") or "").splitlines(),
+        (current.get("text") or "").splitlines(),
+        fromfile=f"version {previous.get('version', '?')}",
+        tofile=f"version {current.get('version', '?')}",
+        lineterm="",
+    )
+    return {"fields": fields, "text_diff": "\n".join(diff)}
+
+
+def build_update_event(
+    previous: dict[str, Any], statement: Statement, *, topic: str
+) -> Event:
+    """The CloudEvent of a new version of a statement, against the last published `data`."""
+    data = statement_data(statement)
+    data["changes"] = changes(previous, data)
+    return Event(
+        id=event_id(statement.statement_id, statement.version, statement.content_hash),
+        type=EVENT_TYPE_UPDATED,
+        source=source_uri(statement.source_id),
+        subject=statement.url,
+        time=statement.detected_at,
+        topic=topic,
+        key=statement.statement_id,
+        data=data,
+        dataschema=DATASCHEMA,
+    )
+
+
+def build_retraction_event(
+    previous: dict[str, Any], *, topic: str, retracted_at: dt.datetime
+) -> Event:
+    """The CloudEvent saying a statement was withdrawn, with its last known title and text."""
+    data = {k: v for k, v in previous.items() if k != "changes"}
+    version = int(previous["version"]) + 1
+    data["version"] = version
+    data["retracted_at"] = rfc3339(retracted_at)
+    statement_id = str(previous["statement_id"])
+    return Event(
+        id=event_id(statement_id, version, f"retracted:{previous['content_hash']}"),
+        type=EVENT_TYPE_RETRACTED,
+        source=source_uri(str(previous["source_id"])),
+        subject=previous.get("url"),
+        time=retracted_at,
+        topic=topic,
+        key=statement_id,
+        data=data,
         dataschema=DATASCHEMA,
     )
 

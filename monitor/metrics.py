@@ -29,6 +29,7 @@ __all__ = [
     "POLLS",
     "POLL_DURATION",
     "PUBLISH_FAILURES",
+    "RECHECKS",
     "ROBOTS_DISALLOWED",
     "SCHEDULER_LAG",
     "SOURCE_BACKOFF",
@@ -40,6 +41,8 @@ __all__ = [
     "SOURCE_LAST_SUCCESS",
     "STATEMENTS_DETECTED",
     "STATEMENTS_RECORDED_SILENTLY",
+    "STATEMENTS_RETRACTED",
+    "STATEMENTS_UPDATED",
     "WEBSUB_ACTIVE",
     "WEBSUB_NOTIFICATIONS",
     "WEBSUB_REQUESTS",
@@ -84,6 +87,22 @@ STATEMENTS_RECORDED_SILENTLY = Counter(
     f"{_NS}_statements_recorded_silently",
     "Entries found at a source's first sight with backfill off: recorded as seen, not published.",
     ["source_id"],
+)
+STATEMENTS_UPDATED = Counter(
+    f"{_NS}_statements_updated",
+    "Edited statements (title or text changed) written to the outbox as .updated, by source.",
+    ["source_id"],
+)
+STATEMENTS_RETRACTED = Counter(
+    f"{_NS}_statements_retracted",
+    "Statements found withdrawn (404, 410, redirect home), written as .retracted, by source.",
+    ["source_id"],
+)
+RECHECKS = Counter(
+    f"{_NS}_rechecks",
+    "Re-checks of published statements' pages, by source and outcome: unchanged, updated, "
+    "retracted, or a fetch error kind.",
+    ["source_id", "outcome"],
 )
 EVENTS_PUBLISHED = Counter(
     f"{_NS}_events_published",

@@ -2,6 +2,8 @@
 
     fetch feed → (304: done) → parse (pool) → detect → for each new entry:
         fetch page → extract (pool) → statement → event → outbox (one transaction)
+    for each changed entry (its feed fingerprint differs): the same, and if the
+        title or text changed, the next version as `.updated` (one transaction)
     → save validators, only once every new entry is recorded
 
 This module wires the stages; it owns no stage's logic. Stages never call
@@ -46,6 +48,7 @@ statement is published with `published_at` null and the date is logged.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import time
@@ -57,9 +60,16 @@ import structlog
 
 from monitor import metrics
 from monitor.config import Config
-from monitor.detect import detect
+from monitor.detect import detect, entry_fingerprint
 from monitor.errors import ExtractionError
-from monitor.events import build_event, content_hash, encode_record, statement_key
+from monitor.events import (
+    build_event,
+    build_update_event,
+    content_hash,
+    encode_record,
+    statement_data,
+    statement_key,
+)
 from monitor.extract import extract_article
 from monitor.extract.feedtext import html_to_text
 from monitor.fetch import Fetcher
@@ -77,7 +87,7 @@ from monitor.models import (
 from monitor.outbox import OutboxRelay
 from monitor.pool import PoolTimeout, WorkerPool
 from monitor.sources import parse_document
-from monitor.state import NewStatementRow, StateStore, Validators
+from monitor.state import KnownStatement, NewStatementRow, StateStore, Validators, VersionRow
 
 __all__ = ["FUTURE_DATE_TOLERANCE", "MAX_CACHE_FLOOR", "HubListener", "PollOutcome", "Poller"]
 
@@ -241,8 +251,9 @@ class Poller:
             parsed, validators, on_complete = await self._follow(source, parsed, saved)
         if parsed is None:
             return PollOutcome("parse", ok=False)
-        if parsed.hub is not None and self._on_hub is not None:
-            self._on_hub(source, parsed.hub, parsed.self_url or result.final_url)
+        hub = parsed.hub or result.hub  # in the feed, or in a `Link` header
+        if hub is not None and self._on_hub is not None:
+            self._on_hub(source, hub, parsed.self_url or result.self_link or result.final_url)
         new = await self._record_new_entries(
             source, parsed, validators, on_complete=on_complete
         )
@@ -454,7 +465,11 @@ class Poller:
         if detection.first_sight and not source.backfill:
             self._store.record_silently(
                 source.id,
-                [(statement_key(source.id, c.key), c.key, c.url) for c in detection.new if c.key],
+                [
+                    (statement_key(source.id, c.key), c.key, c.url, entry_fingerprint(c))
+                    for c in detection.new
+                    if c.key
+                ],
                 validators,
             )
             metrics.STATEMENTS_RECORDED_SILENTLY.labels(source_id=source.id).inc(len(detection.new))
@@ -469,8 +484,11 @@ class Poller:
             )
             return 0
 
+        # First poll after an upgrade: fingerprints are stored silently, no edits.
+        self._store.set_fingerprints(detection.silent_fingerprints)
         outcomes = await asyncio.gather(
             *(self._record_entry(source, c, backfill=detection.first_sight) for c in detection.new),
+            *(self._record_change(source, c, k, fp) for c, k, fp in detection.changed),
             return_exceptions=True,
         )
         left_behind = [o for o in outcomes if o is not True]
@@ -481,7 +499,7 @@ class Poller:
             self._store.save_validators(source.id, validators)
             if on_complete is not None:
                 on_complete()
-        return len(outcomes) - len(left_behind)
+        return sum(1 for o in outcomes[: len(detection.new)] if o is True)
 
     async def _record_entry(self, source: Source, candidate: Candidate, *, backfill: bool) -> bool:
         assert candidate.key is not None
@@ -504,6 +522,10 @@ class Poller:
                 key=key,
                 value=value,
                 headers=headers,
+                entry_fingerprint=entry_fingerprint(candidate),
+                title=statement.title,
+                text=statement.text,
+                data=event.data,
             )
         )
         self._outbox.notify()
@@ -516,6 +538,57 @@ class Poller:
             statement_id=statement.statement_id,
             title=statement.title,
         )
+        return True
+
+    async def _record_change(
+        self, source: Source, candidate: Candidate, known: KnownStatement, fingerprint: str
+    ) -> bool:
+        """A published entry changed in the feed: extract the page again; if the title or
+        text changed, record the next version and its `.updated` event in one transaction.
+        Otherwise (or if the page now falls back to the feed) keep only the new fingerprint:
+        a page that is gone is for the re-checks to retract, not for a feed edit."""
+        assert candidate.key is not None
+        article, error = await self._article(source, candidate)
+        statement = self._statement(source, candidate, article, error, backfill=False)
+        if error is not None or statement.content_hash == known.content_hash:
+            self._store.set_fingerprints([(known.statement_id, fingerprint)])
+            self._page_failures.pop((source.id, candidate.key), None)
+            return True
+        statement = dataclasses.replace(statement, version=known.version + 1)
+        previous = self._store.last_published(known.statement_id) or {}
+        event = build_update_event(previous, statement, topic=source.topic)
+        key, value, headers = encode_record(event)
+        await self._outbox.wait_for_room()
+        recorded = self._store.record_version(
+            VersionRow(
+                statement_id=statement.statement_id,
+                source_id=source.id,
+                previous_version=known.version,
+                version=statement.version,
+                content_hash=statement.content_hash,
+                entry_fingerprint=fingerprint,
+                title=statement.title,
+                text=statement.text,
+                data=statement_data(statement),
+                event_id=event.id,
+                topic=event.topic,
+                key=key,
+                value=value,
+                headers=headers,
+            )
+        )
+        self._page_failures.pop((source.id, candidate.key), None)
+        if recorded:
+            self._outbox.notify()
+            metrics.STATEMENTS_UPDATED.labels(source_id=source.id).inc()
+            log.info(
+                "statement_updated",
+                source_id=source.id,
+                url=statement.url,
+                statement_id=statement.statement_id,
+                version=statement.version,
+                fields=event.data["changes"]["fields"],
+            )
         return True
 
     async def _article(

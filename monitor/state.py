@@ -5,7 +5,10 @@ It is the memory that makes delivery safe across restarts. Three tables:
 - `sources`: per-source HTTP validators (ETag, Last-Modified, a body hash) and
   whether the source has been seen before (for `backfill`).
 - `statements`: one row per statement (source, entry key), with its current
-  version and content hash, and whether the broker acknowledged it.
+  version and content hash, and whether the broker acknowledged it; since
+  schema 2 also the feed entry's fingerprint (to notice edits in the feed
+  cheaply), the last published title, text and event data (for `.updated`
+  diffs and `.retracted`), when it was last re-checked and when retracted.
 - `outbox`: encoded events waiting for the broker's acknowledgement, in the
   order they were recorded.
 
@@ -28,17 +31,32 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import StateError
 
 __all__ = [
+    "DueStatement",
     "KnownStatement",
+    "NewStatementRow",
     "OutboxRecord",
     "StateStore",
     "Validators",
+    "VersionRow",
 ]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+
+# Schema 2 (edits and retractions): columns added to `statements`, additively, so a
+# database written by schema 1 opens as it is (see `_migrate`).
+_STATEMENT_COLUMNS_V2 = (
+    ("entry_fingerprint", "TEXT"),  # hash of the feed entry's title, summary, content, date
+    ("title", "TEXT"),  # last published title
+    ("text", "TEXT"),  # last published text
+    ("data", "TEXT"),  # last published event `data`, JSON
+    ("last_checked_at", "REAL"),  # last re-check of the page (set before fetching)
+    ("retracted_at", "REAL"),  # when the `.retracted` event was recorded
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -92,6 +110,21 @@ class KnownStatement:
     statement_id: str
     content_hash: str
     version: int
+    entry_fingerprint: str | None = None
+    published: bool = True
+    retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DueStatement:
+    """A published statement whose page is due for a re-check."""
+
+    statement_id: str
+    source_id: str
+    url: str
+    content_hash: str
+    version: int
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +158,36 @@ class NewStatementRow:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    # Schema 2: what edits and retractions need later. Optional, so older callers work.
+    entry_fingerprint: str | None = None
+    title: str | None = None
+    text: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionRow:
+    """What `record_version` writes: a statement's next version (or retraction) and its event.
+
+    `previous_version` guards the write: if another writer recorded a version in
+    between, nothing is written and `record_version` returns False.
+    """
+
+    statement_id: str
+    source_id: str
+    previous_version: int
+    version: int
+    content_hash: str
+    entry_fingerprint: str | None
+    title: str | None
+    text: str | None
+    data: dict[str, Any]
+    event_id: str
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    retracted_at: float | None = None
 
 
 class StateStore:
@@ -147,10 +210,7 @@ class StateStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(_SCHEMA_VERSION),),
-            )
+            _migrate(db)
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the state store at {self.path}: {exc}") from exc
         self._db = db
@@ -234,12 +294,20 @@ class StateStore:
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT entry_key, statement_id, content_hash, version FROM statements "
+                f"SELECT entry_key, statement_id, content_hash, version, entry_fingerprint, "
+                f"published, retracted_at FROM statements "
                 f"WHERE source_id = ? AND entry_key IN ({marks})",
                 (source_id, *chunk),
             )
-            for entry_key, statement_id, content_hash, version in rows:
-                found[entry_key] = KnownStatement(statement_id, content_hash, version)
+            for entry_key, statement_id, hash_, version, fingerprint, published, gone in rows:
+                found[entry_key] = KnownStatement(
+                    statement_id,
+                    hash_,
+                    version,
+                    entry_fingerprint=fingerprint,
+                    published=bool(published),
+                    retracted=gone is not None,
+                )
         return found
 
     def record_statement(self, row: NewStatementRow) -> None:
@@ -247,9 +315,12 @@ class StateStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO statements(statement_id, source_id, entry_key, url, content_hash, "
-                "version, published, acked_at, detected_at) VALUES (?, ?, ?, ?, ?, ?, 1, NULL, ?) "
+                "version, published, acked_at, detected_at, entry_fingerprint, title, text, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(statement_id) DO UPDATE SET content_hash=excluded.content_hash, "
-                "version=excluded.version, url=excluded.url, published=1, acked_at=NULL",
+                "version=excluded.version, url=excluded.url, published=1, acked_at=NULL, "
+                "entry_fingerprint=excluded.entry_fingerprint, title=excluded.title, "
+                "text=excluded.text, data=excluded.data",
                 (
                     row.statement_id,
                     row.source_id,
@@ -258,41 +329,168 @@ class StateStore:
                     row.content_hash,
                     row.version,
                     row.detected_at,
+                    row.entry_fingerprint,
+                    row.title,
+                    row.text,
+                    None if row.data is None else json.dumps(row.data, ensure_ascii=False),
                 ),
             )
-            db.execute(
-                "INSERT INTO outbox(event_id, statement_id, source_id, topic, key, value, headers, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self._write_outbox(
+                db, row.event_id, row.statement_id, row.source_id, row.topic,
+                row.key, row.value, row.headers,
+            )
+
+    def _write_outbox(
+        self,
+        db: sqlite3.Connection,
+        event_id: str,
+        statement_id: str,
+        source_id: str,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        db.execute(
+            "INSERT INTO outbox(event_id, statement_id, source_id, topic, key, value, headers, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                statement_id,
+                source_id,
+                topic,
+                key,
+                value,
+                _encode_headers(headers),
+                time.time(),
+            ),
+        )
+
+    def record_version(self, row: VersionRow) -> bool:
+        """Write a statement's next version (or its retraction) and its outbox row, in one
+        transaction. False, and nothing written, if the statement is no longer at
+        `row.previous_version` or is already retracted (another writer got there first)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE statements SET content_hash = ?, version = ?, entry_fingerprint = "
+                "COALESCE(?, entry_fingerprint), title = ?, text = ?, data = ?, "
+                "retracted_at = ?, acked_at = NULL "
+                "WHERE statement_id = ? AND version = ? AND retracted_at IS NULL",
                 (
-                    row.event_id,
+                    row.content_hash,
+                    row.version,
+                    row.entry_fingerprint,
+                    row.title,
+                    row.text,
+                    json.dumps(row.data, ensure_ascii=False),
+                    row.retracted_at,
                     row.statement_id,
-                    row.source_id,
-                    row.topic,
-                    row.key,
-                    row.value,
-                    _encode_headers(row.headers),
-                    time.time(),
+                    row.previous_version,
                 ),
             )
+            if cursor.rowcount != 1:
+                return False
+            self._write_outbox(
+                db, row.event_id, row.statement_id, row.source_id, row.topic,
+                row.key, row.value, row.headers,
+            )
+        return True
+
+    def set_fingerprints(self, fingerprints: Sequence[tuple[str, str]]) -> None:
+        """Store `(statement_id, entry_fingerprint)` pairs silently: no event."""
+        if not fingerprints:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE statements SET entry_fingerprint = ? WHERE statement_id = ?",
+                [(fingerprint, sid) for sid, fingerprint in fingerprints],
+            )
+
+    def due_for_recheck(
+        self,
+        source_ids: Sequence[str],
+        *,
+        interval: float,
+        window: float,
+        limit: int,
+        now: float | None = None,
+    ) -> list[DueStatement]:
+        """Published, unretracted statements of these sources, first detected within
+        `window` seconds, not checked for `interval` seconds: the most overdue first.
+
+        Statements recorded before schema 2 (no last data) are not re-checked: there
+        is nothing to compare with, nor to say in a retraction."""
+        now = time.time() if now is None else now
+        due: list[DueStatement] = []
+        for start in range(0, len(source_ids), 500):
+            chunk = list(source_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT statement_id, source_id, url, content_hash, version, data "
+                f"FROM statements WHERE source_id IN ({marks}) AND published = 1 "
+                f"AND retracted_at IS NULL AND url IS NOT NULL AND data IS NOT NULL "
+                f"AND detected_at >= ? AND COALESCE(last_checked_at, detected_at) <= ? "
+                f"ORDER BY COALESCE(last_checked_at, detected_at) LIMIT ?",
+                (*chunk, now - window, now - interval, limit - len(due)),
+            )
+            for statement_id, source_id, url, hash_, version, data in rows:
+                due.append(
+                    DueStatement(
+                        statement_id=statement_id,
+                        source_id=source_id,
+                        url=url,
+                        content_hash=hash_,
+                        version=version,
+                        data=json.loads(data),
+                    )
+                )
+            if len(due) >= limit:
+                break
+        return due
+
+    def mark_checked(self, statement_ids: Sequence[str], when: float | None = None) -> None:
+        """Note a re-check, before it is made: a crash still moves the schedule on."""
+        if not statement_ids:
+            return
+        when = time.time() if when is None else when
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE statements SET last_checked_at = ? WHERE statement_id = ?",
+                [(when, sid) for sid in statement_ids],
+            )
+
+    def last_published(self, statement_id: str) -> dict[str, Any] | None:
+        """The `data` of the statement's last published event, if recorded (schema 2)."""
+        row = self.db.execute(
+            "SELECT data FROM statements WHERE statement_id = ?", (statement_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
 
     def record_silently(
         self,
         source_id: str,
-        entries: Sequence[tuple[str, str, str | None]],
+        entries: Sequence[tuple[str, str, str | None] | tuple[str, str, str | None, str]],
         validators: Validators,
     ) -> None:
         """At first sight with backfill off: mark entries seen, unpublished, with the validators.
 
-        `entries` holds `(statement_id, entry_key, url)`. One transaction, so
-        the validators can never be saved without the entries they cover.
+        `entries` holds `(statement_id, entry_key, url)`, optionally with the entry's
+        fingerprint as a fourth item. One transaction, so the validators can never
+        be saved without the entries they cover.
         """
         now = time.time()
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO statements(statement_id, source_id, entry_key, url, "
-                "content_hash, version, published, acked_at, detected_at) "
-                "VALUES (?, ?, ?, ?, '', 0, 0, NULL, ?)",
-                [(sid, source_id, key, url, now) for sid, key, url in entries],
+                "content_hash, version, published, acked_at, detected_at, entry_fingerprint) "
+                "VALUES (?, ?, ?, ?, '', 0, 0, NULL, ?, ?)",
+                [
+                    (entry[0], source_id, entry[1], entry[2], now, (*entry, None)[3])
+                    for entry in entries
+                ],
             )
             self._write_validators(db, source_id, validators)
 
@@ -355,6 +553,23 @@ class StateStore:
         """(pending events, creation time of the oldest or None)."""
         count, oldest = self.db.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
         return int(count), oldest
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database of any earlier schema up to `_SCHEMA_VERSION`, additively."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(statements)")}
+    for name, kind in _STATEMENT_COLUMNS_V2:
+        if name not in columns:
+            db.execute(f"ALTER TABLE statements ADD COLUMN {name} {kind}")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS statements_recheck "
+        "ON statements(source_id, retracted_at, detected_at)"
+    )
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (str(_SCHEMA_VERSION),),
+    )
 
 
 def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
