@@ -42,14 +42,16 @@ class Detection:
 
 
 def entry_fingerprint(entry: Candidate) -> str:
-    """A hash of what the feed says about an entry: title, summary, content, date.
+    """A hash of what the feed says about an entry: title, summary, content, dates.
 
-    Candidates carry one date, `published_at` (the feed's published date, else
-    its updated date), so an updated date counts only where it stands in for it.
+    A feed that bumps only an entry's updated date has edited it too: the page
+    is extracted again, and an event follows only if its text or title changed.
     """
     digest = hashlib.sha256()
-    date = entry.published_at.isoformat() if entry.published_at else ""
-    for part in (entry.title or "", entry.summary or "", entry.content_html or "", date):
+    published = entry.published_at.isoformat() if entry.published_at else ""
+    updated = entry.updated_at.isoformat() if entry.updated_at else ""
+    parts = (entry.title or "", entry.summary or "", entry.content_html or "", published, updated)
+    for part in parts:
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:32]

@@ -113,6 +113,7 @@ class Candidate:
     summary: str | None = None  # plain text
     content_html: str | None = None  # full content carried by the feed, if any
     published_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None  # the feed's updated date, where distinct from published
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
 

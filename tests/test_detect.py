@@ -77,3 +77,23 @@ def test_every_corpus_feed_goes_through_parse_and_detect(store: StateStore) -> N
         assert detect(source_id, parsed.entries, store).new == ()
         candidates += len(detection.new)
     assert candidates > 750  # the parser's own corpus test checks the exact count per file
+
+
+def test_a_feed_that_only_bumps_the_updated_date_has_edited_the_entry() -> None:
+    import datetime as dt
+
+    from monitor.detect import entry_fingerprint
+
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>MFA</title><id>urn:mfa</id>
+<updated>%s</updated><entry><id>urn:s1</id><title>Statement</title>
+<link href="https://gov.example/s1"/><published>2025-01-01T10:00:00Z</published>
+<updated>%s</updated><summary>Text.</summary></entry></feed>"""
+    first, second = (
+        parse_document(atom % (stamp, stamp), source_id="s", feed_url="https://gov.example/feed")
+        for stamp in (b"2025-01-01T10:00:00Z", b"2025-01-02T08:00:00Z")
+    )
+    (before,), (after,) = first.entries, second.entries
+    assert after.updated_at == dt.datetime(2025, 1, 2, 8, tzinfo=dt.UTC)
+    assert before.published_at == after.published_at  # the published date did not move
+    assert entry_fingerprint(before) != entry_fingerprint(after)

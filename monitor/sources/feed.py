@@ -288,6 +288,7 @@ def _candidate(entry: Any, *, source_id: str, feed_url: str) -> Candidate | None
         summary=_text(entry, "summary", single_line=False),
         content_html=_content_html(entry.get("content")),
         published_at=_utc(entry.get("published_parsed")) or _utc(entry.get("updated_parsed")),
+        updated_at=_distinct_update(entry),
         authors=unique(_names(entry.get("authors"), "name") or [entry.get("author")]),
         tags=unique(_names(entry.get("tags"), "term") or _names(entry.get("tags"), "label")),
     )
@@ -374,6 +375,15 @@ if TYPE_CHECKING:  # mypy proves that both functions meet the adapter protocol
 
 
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=""", re.IGNORECASE)
+
+
+def _distinct_update(entry: Mapping[str, Any]) -> dt.datetime | None:
+    """The entry's updated date where the feed gives one of its own.
+
+    feedparser mirrors an RSS `pubDate` into `updated_parsed`: that is no update.
+    """
+    updated = _utc(entry.get("updated_parsed"))
+    return updated if updated != _utc(entry.get("published_parsed")) else None
 
 
 def _with_detected_charset(body: bytes, content_type: str | None) -> str | None:

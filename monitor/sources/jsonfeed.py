@@ -148,6 +148,7 @@ def _candidate(item: Mapping[str, Any], *, source_id: str, feed_url: str) -> Can
         summary=plain_text(item.get("summary"), single_line=False),
         content_html=_content_html(item),
         published_at=_date(item.get("date_published")) or _date(item.get("date_modified")),
+        updated_at=_date(item.get("date_modified")),
         authors=unique(_author_names(item)),
         tags=unique(t for t in _list(item.get("tags")) if isinstance(t, str)),
     )
