@@ -36,7 +36,7 @@ from monitor.sinks.kafka import KafkaSink
 from monitor.state import StateStore
 from monitor.websub import WebSubManager
 
-__all__ = ["SHUTDOWN_BUDGET", "Service", "run_service"]
+__all__ = ["SHUTDOWN_BUDGET", "Service", "build_fetcher", "run_service"]
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +44,24 @@ SHUTDOWN_BUDGET = 8.0  # seconds; the contract is an exit within 10 s of the sig
 _POLL_GRACE = 4.0  # of which in-flight polls may take this much
 _WEBSUB_GRACE = 2.0  # unsubscribing and pushes in flight, at the same time as the polls
 
+
+
+def build_fetcher(config: Config) -> Fetcher:
+    """The fetcher the config describes: politeness per host, trust in the sources' origins."""
+    fetch = config.fetch
+    return Fetcher(
+        user_agent=fetch.user_agent,
+        default_limits=HostLimits(
+            connections=fetch.per_host_connections, delay=float(fetch.per_host_delay)
+        ),
+        host_limits={
+            host.lower(): HostLimits(connections=h.connections, delay=float(h.delay))
+            for host, h in fetch.hosts.items()
+        },
+        max_redirects=fetch.max_redirects,
+        trusted_origins=[source.url for source in config.sources],
+        allow_private_networks=fetch.allow_private_networks,
+    )
 
 class Service:
     """statement-monitor, assembled."""
@@ -53,20 +71,7 @@ class Service:
         self.sources: list[Source] = config.resolved_sources()
         self.store = StateStore(config.state.path)
         self.pool = WorkerPool(config.extract.workers)
-        self.fetcher = Fetcher(
-            user_agent=config.fetch.user_agent,
-            default_limits=HostLimits(
-                connections=config.fetch.per_host_connections,
-                delay=float(config.fetch.per_host_delay),
-            ),
-            host_limits={
-                host.lower(): HostLimits(connections=h.connections, delay=float(h.delay))
-                for host, h in config.fetch.hosts.items()
-            },
-            max_redirects=config.fetch.max_redirects,
-            trusted_origins=[source.url for source in self.sources],
-            allow_private_networks=config.fetch.allow_private_networks,
-        )
+        self.fetcher = build_fetcher(config)
         self.embedded: EmbeddedBroker | None = None
         self.relay: OutboxRelay | None = None
         self.server: HealthServer | None = None

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.config import Config
-from monitor.fetch import Fetcher, HostLimits
+from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache, origin_of
 from monitor.models import Source
 from monitor.sources import parse_document
@@ -48,20 +48,9 @@ class ProbeRow:
 async def probe(config: Config) -> list[ProbeRow]:
     """Fetch and parse every configured source once, with a fetcher built like the service's."""
     sources = config.resolved_sources()
-    fetcher = Fetcher(
-        user_agent=config.fetch.user_agent,
-        default_limits=HostLimits(
-            connections=config.fetch.per_host_connections,
-            delay=float(config.fetch.per_host_delay),
-        ),
-        host_limits={
-            host.lower(): HostLimits(connections=h.connections, delay=float(h.delay))
-            for host, h in config.fetch.hosts.items()
-        },
-        max_redirects=config.fetch.max_redirects,
-        trusted_origins=[source.url for source in sources],
-        allow_private_networks=config.fetch.allow_private_networks,
-    )
+    from monitor.app import build_fetcher  # the composition root builds it, for both
+
+    fetcher = build_fetcher(config)
     reasons = {s.id: s.robots_reason for s in config.sources}
     async with fetcher:
         robots = RobotsCache(fetcher, user_agent=config.fetch.user_agent)
