@@ -118,8 +118,8 @@ class Service:
                 guard=self.fetcher.guard,
                 user_agent=self.config.fetch.user_agent,
                 max_body_bytes=self.config.fetch.max_feed_bytes,
+                store=self.store,
             )
-            await self.websub.start()
         elif self.config.websub.active:
             log.warning("websub_off", reason="metrics.enabled is false: no port for callbacks")
         if self.config.metrics.enabled:
@@ -130,6 +130,9 @@ class Service:
                 routes=self.websub.routes() if self.websub else (),
             )
             await self.server.start()
+        if self.websub is not None:
+            # After the server: a hub verifies (un)subscriptions at once, on our port.
+            await self.websub.start()
         for source in self.sources:
             metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
         log.info(
@@ -209,7 +212,7 @@ class Service:
     ) -> None:
         started = time.monotonic()
         log.info("service_stopping", inflight_polls=len(self._polls))
-        # Unsubscribe while the callbacks still answer; pushes in flight finish or are abandoned.
+        # Subscriptions are kept for the next start; pushes in flight finish or are abandoned.
         unsubscribing = (
             asyncio.create_task(self.websub.close(timeout=_WEBSUB_GRACE)) if self.websub else None
         )

@@ -161,10 +161,9 @@ class Poller:
         # Where each source's feed was last reported to have moved, so a move is logged once.
         self._moved: dict[str, str] = {}
         self._config_index = {s.id: i for i, s in enumerate(config.sources)}
-        # The feed each source's home page links to, once found (autodiscovery), and
-        # the validators of followed documents (child sitemaps). In memory only: after
-        # a restart the home page is read again, and child sitemaps are fetched in full.
-        self._discovered: dict[str, str] = {}
+        # The validators of followed documents (child sitemaps). In memory only: after
+        # a restart child sitemaps are fetched in full. (The feed a home page links to
+        # is kept by the store: `discovered_url`, read from memory, saved on disk.)
         self._followed: dict[tuple[str, str], Validators] = {}
 
     async def poll(self, source: Source) -> PollOutcome:
@@ -203,7 +202,7 @@ class Poller:
                 )
                 return PollOutcome("robots", ok=False)
         saved = self._store.validators(source.id)
-        discovered = self._discovered.get(source.id)
+        discovered = self._store.discovered_url(source.id)
         url = discovered or _first_document_url(source)
         result = await self._fetcher.fetch(
             url,
@@ -225,7 +224,7 @@ class Poller:
             )
         if result.error is not None:
             if discovered and not result.error.retriable:
-                self._discovered.pop(source.id, None)  # gone: read the home page again
+                self._store.set_discovered_url(source.id, None)  # gone: read the home page again
             log.warning(
                 "poll_failed",
                 source_id=source.id,
@@ -363,8 +362,8 @@ class Poller:
         else:
             parsed = await self._parse(source, result, kind="feed")
             validators = Validators(result.etag, result.last_modified, _body_hash(result.body))
-        if parsed is not None and self._discovered.get(source.id) != feed_url:
-            self._discovered[source.id] = feed_url
+        if parsed is not None and self._store.discovered_url(source.id) != feed_url:
+            self._store.set_discovered_url(source.id, feed_url)
             log.info("feed_discovered", source_id=source.id, url=feed_url, page=source.url)
         return parsed, validators, None
 

@@ -11,6 +11,9 @@ It is the memory that makes delivery safe across restarts. Three tables:
   diffs and `.retracted`), when it was last re-checked and when retracted.
 - `outbox`: encoded events waiting for the broker's acknowledgement, in the
   order they were recorded.
+- since schema 3, `sources.discovered_url` (the feed a home page links to,
+  found by autodiscovery) and `websub_subscriptions` (one row per source with a
+  WebSub subscription: hub, topic, secret, lease end in wall-clock seconds, state).
 
 The order of writes is the whole promise (see ARCHITECTURE.md): a statement
 and its outbox row are written in one transaction, and validators are saved
@@ -29,7 +32,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +46,10 @@ __all__ = [
     "StateStore",
     "Validators",
     "VersionRow",
+    "WebSubRow",
 ]
 
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 
 # Schema 2 (edits and retractions): columns added to `statements`, additively, so a
 # database written by schema 1 opens as it is (see `_migrate`).
@@ -57,6 +61,9 @@ _STATEMENT_COLUMNS_V2 = (
     ("last_checked_at", "REAL"),  # last re-check of the page (set before fetching)
     ("retracted_at", "REAL"),  # when the `.retracted` event was recorded
 )
+
+# Schema 3: the discovered feed URL of a source, and WebSub subscriptions (a new table).
+_SOURCE_COLUMNS_V3 = (("discovered_url", "TEXT"),)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -93,6 +100,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     headers       TEXT NOT NULL,
     created_at    REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS websub_subscriptions (
+    source_id        TEXT PRIMARY KEY,
+    hub              TEXT NOT NULL,
+    topic            TEXT NOT NULL,
+    secret           TEXT NOT NULL,
+    lease_expires_at REAL,            -- wall-clock seconds; NULL until verified
+    state            TEXT NOT NULL    -- pending, verified, expired, denied
+);
 """
 
 
@@ -103,6 +118,18 @@ class Validators:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebSubRow:
+    """One saved WebSub subscription. `lease_expires_at` is wall-clock (time.time())."""
+
+    source_id: str
+    hub: str
+    topic: str
+    secret: str = field(repr=False)
+    lease_expires_at: float | None
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +225,7 @@ class StateStore:
         self._db: sqlite3.Connection | None = None
         self._validators: dict[str, Validators] = {}
         self._seen_sources: set[str] = set()
+        self._discovered: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------
 
@@ -244,10 +272,14 @@ class StateStore:
             raise
 
     def _load_sources(self) -> None:
-        rows = self.db.execute("SELECT source_id, etag, last_modified, body_hash FROM sources")
-        for source_id, etag, last_modified, body_hash in rows:
+        rows = self.db.execute(
+            "SELECT source_id, etag, last_modified, body_hash, discovered_url FROM sources"
+        )
+        for source_id, etag, last_modified, body_hash, discovered_url in rows:
             self._validators[source_id] = Validators(etag, last_modified, body_hash)
             self._seen_sources.add(source_id)
+            if discovered_url:
+                self._discovered[source_id] = discovered_url
 
     # -- sources ---------------------------------------------------------
 
@@ -259,6 +291,29 @@ class StateStore:
         """Whether a poll of this source has ever been fully recorded."""
         return source_id in self._seen_sources
 
+    def discovered_url(self, source_id: str) -> str | None:
+        """The feed the source's home page links to (autodiscovery), from memory."""
+        return self._discovered.get(source_id)
+
+    def set_discovered_url(self, source_id: str, url: str | None) -> None:
+        """Remember (or, with None, forget) the feed a source's home page links to.
+
+        Written at once for a source already seen; otherwise with its first
+        validators, so a source row never exists before its first poll is recorded
+        (a row means "seen", which decides `backfill`)."""
+        if url is None:
+            if self._discovered.pop(source_id, None) is None:
+                return
+        elif self._discovered.get(source_id) == url:
+            return
+        else:
+            self._discovered[source_id] = url
+        if source_id in self._seen_sources:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE sources SET discovered_url = ? WHERE source_id = ?", (url, source_id)
+                )
+
     def save_validators(self, source_id: str, validators: Validators) -> None:
         """Save validators: call only once every entry they cover is recorded."""
         with self._transaction() as db:
@@ -268,16 +323,18 @@ class StateStore:
         self, db: sqlite3.Connection, source_id: str, validators: Validators
     ) -> None:
         db.execute(
-            "INSERT INTO sources(source_id, etag, last_modified, body_hash, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(source_id) DO UPDATE SET "
+            "INSERT INTO sources(source_id, etag, last_modified, body_hash, updated_at, "
+            "discovered_url) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(source_id) DO UPDATE SET "
             "etag=excluded.etag, last_modified=excluded.last_modified, "
-            "body_hash=excluded.body_hash, updated_at=excluded.updated_at",
+            "body_hash=excluded.body_hash, updated_at=excluded.updated_at, "
+            "discovered_url=excluded.discovered_url",
             (
                 source_id,
                 validators.etag,
                 validators.last_modified,
                 validators.body_hash,
                 time.time(),
+                self._discovered.get(source_id),
             ),
         )
         self._validators[source_id] = validators
@@ -503,6 +560,42 @@ class StateStore:
             ).fetchone()[0]
         )
 
+    # -- WebSub subscriptions --------------------------------------------
+
+    def websub_subscriptions(self) -> list[WebSubRow]:
+        """Every saved WebSub subscription (read at start-up, not on a hot path)."""
+        rows = self.db.execute(
+            "SELECT source_id, hub, topic, secret, lease_expires_at, state "
+            "FROM websub_subscriptions ORDER BY source_id"
+        )
+        return [
+            WebSubRow(
+                source_id=source_id, hub=hub, topic=topic, secret=secret,
+                lease_expires_at=expires, state=state,
+            )
+            for source_id, hub, topic, secret, expires, state in rows
+        ]
+
+    def save_websub_subscription(self, row: WebSubRow) -> None:
+        """Insert or replace the subscription of `row.source_id`."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO websub_subscriptions(source_id, hub, topic, secret, "
+                "lease_expires_at, state) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(source_id) DO UPDATE SET hub=excluded.hub, topic=excluded.topic, "
+                "secret=excluded.secret, lease_expires_at=excluded.lease_expires_at, "
+                "state=excluded.state",
+                (row.source_id, row.hub, row.topic, row.secret, row.lease_expires_at, row.state),
+            )
+
+    def delete_websub_subscription(self, source_id: str, hub: str, topic: str) -> None:
+        """Forget a subscription, only if it is still this one (hub and topic)."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM websub_subscriptions WHERE source_id = ? AND hub = ? AND topic = ?",
+                (source_id, hub, topic),
+            )
+
     # -- outbox ----------------------------------------------------------
 
     def outbox_batch(self, limit: int) -> list[OutboxRecord]:
@@ -561,6 +654,10 @@ def _migrate(db: sqlite3.Connection) -> None:
     for name, kind in _STATEMENT_COLUMNS_V2:
         if name not in columns:
             db.execute(f"ALTER TABLE statements ADD COLUMN {name} {kind}")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sources)")}
+    for name, kind in _SOURCE_COLUMNS_V3:
+        if name not in columns:
+            db.execute(f"ALTER TABLE sources ADD COLUMN {name} {kind}")
     db.execute(
         "CREATE INDEX IF NOT EXISTS statements_recheck "
         "ON statements(source_id, retracted_at, detected_at)"

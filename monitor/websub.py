@@ -5,11 +5,14 @@
     hub ─POST /websub/{source_id} (signed feed body)→ check X-Hub-Signature
         → Poller.process_pushed (parse → detect → record, as a poll does)
 
-- One secret per subscription, random, kept in memory only: after a restart
-  every feed is subscribed to again with a fresh secret (the old subscription
-  is unsubscribed at shutdown; one the hub still holds gets bad signatures,
-  counted and ignored, until its lease ends). Persisting secrets in the state
-  store would survive `kill -9`; that is not done yet.
+- One secret per subscription, random, saved with the subscription in the
+  state store (`websub_subscriptions`) and registered with the log redactor,
+  never logged. At start the saved subscriptions are loaded: one whose source
+  is still configured keeps its secret (pushes signed with it still verify) and
+  its renewal schedule (or is subscribed again at once if its lease ended); one
+  whose source left the config is unsubscribed, then forgotten. Shutdown keeps
+  the subscriptions (the next start resumes them): only a source that leaves
+  the config is unsubscribed.
 - One task (`run`) renews every lease: it sleeps until the earliest renewal
   and wakes early when a new hub is found. A lease is renewed when three
   quarters of it have passed.
@@ -42,7 +45,9 @@ from yarl import URL
 from monitor import metrics
 from monitor.config import WebSubConfig
 from monitor.fetch.guard import AddressGuard, GuardedResolver
+from monitor.log import register_secret
 from monitor.models import Source
+from monitor.state import StateStore, WebSubRow
 
 __all__ = ["CALLBACK_PREFIX", "PushHandler", "Subscription", "WebSubManager", "verify_signature"]
 
@@ -108,7 +113,9 @@ class WebSubManager:
         guard: AddressGuard,
         user_agent: str,
         max_body_bytes: int,
+        store: StateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if config.callback_base is None:
             raise ValueError("websub.callback_base is required")
@@ -119,7 +126,9 @@ class WebSubManager:
         self._guard = guard
         self._user_agent = user_agent
         self._max_body = max_body_bytes
+        self._store = store
         self._clock = clock
+        self._wall = wall
         self.subscriptions: dict[str, Subscription] = {}
         self._leaving: dict[str, Subscription] = {}  # unsubscribe sent, verification awaited
         self._wake = asyncio.Event()
@@ -150,6 +159,60 @@ class WebSubManager:
             timeout=aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT),
             trust_env=False,
         )
+        self._load()
+
+    def _load(self) -> None:
+        """Resume the saved subscriptions; unsubscribe those whose source left the config."""
+        if self._store is None:
+            return
+        now, wall = self._clock(), self._wall()
+        for row in self._store.websub_subscriptions():
+            register_secret(row.secret)
+            remaining = (row.lease_expires_at or 0.0) - wall
+            source = self._sources.get(row.source_id)
+            if source is None:
+                if remaining > 0:  # the hub may still push: tell it to stop
+                    gone = Source(
+                        id=row.source_id, name=row.source_id, url=row.topic, interval=300,
+                        timeout=_REQUEST_TIMEOUT, backfill=False, topic="",
+                    )  # fmt: skip
+                    sub = Subscription(
+                        source=gone, hub=row.hub, topic=row.topic,
+                        callback=self.callback_url(row.source_id), secret=row.secret,
+                    )  # fmt: skip
+                    log.info("websub_source_removed", source_id=row.source_id, hub=row.hub)
+                    self._leave(sub)
+                else:
+                    self._store.delete_websub_subscription(row.source_id, row.hub, row.topic)
+                continue
+            sub = Subscription(
+                source=source, hub=row.hub, topic=row.topic,
+                callback=self.callback_url(row.source_id), secret=row.secret,
+            )  # fmt: skip
+            if row.state == "verified" and remaining > 0:
+                sub.verified = True
+                sub.expires_at = now + remaining
+                sub.next_action_at = now + remaining * _RENEW_AT
+            self.subscriptions[row.source_id] = sub
+        self._set_gauge()
+        self._wake.set()
+
+    def _save(self, sub: Subscription, state: str) -> None:
+        if self._store is None or not self._store.is_open:
+            return
+        expires = None
+        if sub.verified:
+            expires = self._wall() + max(sub.expires_at - self._clock(), 0.0)
+        self._store.save_websub_subscription(
+            WebSubRow(
+                source_id=sub.source.id, hub=sub.hub, topic=sub.topic, secret=sub.secret,
+                lease_expires_at=expires, state=state,
+            )
+        )
+
+    def _forget(self, sub: Subscription) -> None:
+        if self._store is not None and self._store.is_open:
+            self._store.delete_websub_subscription(sub.source.id, sub.hub, sub.topic)
 
     # -- subscriptions --------------------------------------------------------------
 
@@ -163,9 +226,12 @@ class WebSubManager:
         if current is not None:
             self._leave(current)
         log.info("websub_hub_found", source_id=source.id, hub=hub, topic=topic)
-        self.subscriptions[source.id] = Subscription(
+        sub = Subscription(
             source=source, hub=hub, topic=topic, callback=self.callback_url(source.id)
         )
+        register_secret(sub.secret)
+        self.subscriptions[source.id] = sub
+        self._save(sub, "pending")
         self._wake.set()
 
     def sync_sources(self, sources: Iterable[Source]) -> None:
@@ -190,6 +256,7 @@ class WebSubManager:
                     sub.verified = False
                     log.warning("websub_lease_expired", source_id=sub.source.id, hub=sub.hub)
                     self._set_gauge()
+                    self._save(sub, "expired")
                 if sub.busy:
                     continue
                 if now >= sub.next_action_at:
@@ -209,6 +276,8 @@ class WebSubManager:
             outcome = await self._send(sub, mode)
         finally:
             metrics.WEBSUB_REQUESTS.labels(mode=mode, outcome=outcome).inc()
+            if mode == "unsubscribe" and outcome in {"accepted", "refused"}:
+                self._forget(sub)  # a failed request is tried again at the next start
             if mode == "subscribe":
                 sub.busy = False
                 if outcome == "accepted":
@@ -262,11 +331,15 @@ class WebSubManager:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self, timeout: float) -> None:
-        """Unsubscribe everything (bounded by `timeout`), finish pushes, close the session."""
+        """Finish requests and pushes (bounded by `timeout`), close the session.
+
+        Subscriptions are kept: they are saved, and the next start resumes them.
+        Without a store (nothing would remember them) they are unsubscribed."""
         self._closing = True
         deadline = self._clock() + timeout
-        for sub in list(self.subscriptions.values()):
-            self._leave(sub)
+        if self._store is None:
+            for sub in list(self.subscriptions.values()):
+                self._leave(sub)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=max(deadline - self._clock(), 0.01))
         if self.pushes:
@@ -293,6 +366,7 @@ class WebSubManager:
                 sub.verified = False
                 sub.next_action_at = self._clock() + _RETRY_CAP
                 self._set_gauge()
+                self._save(sub, "denied")
                 metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="denied").inc()
                 log.warning(
                     "websub_denied", source_id=source_id, hub=sub.hub,
@@ -313,6 +387,7 @@ class WebSubManager:
             sub.expires_at = now + lease
             sub.next_action_at = now + lease * _RENEW_AT
             self._set_gauge()
+            self._save(sub, "verified")
             self._wake.set()
             metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="verified").inc()
             log.info("websub_subscribed", source_id=source_id, hub=sub.hub, lease_seconds=lease)

@@ -220,3 +220,40 @@ async def test_home_page_with_autodiscovery(
     assert len(site.hits("/")) == 1
     discovered = [e for e in logs if e["event"] == "feed_discovered"]
     assert [(e["source_id"], e["url"]) for e in discovered] == [("home", feed_url)]
+
+
+async def test_a_discovered_feed_is_remembered_across_restarts(
+    tmp_path: Path,
+    site: LoopbackSite,
+    topic: str,
+    kafka_bootstrap: str,
+    events: EventReader,
+) -> None:
+    feed = [Item("Statement number 1", statement_page(site, 1), guid="g-1")]
+    feed_url = site.put("/feed.xml", rss(feed), content_type="application/rss+xml")
+    home = site.put(
+        "/",
+        "<!DOCTYPE html><html><head><title>Ministry</title>"
+        '<link rel="alternate" type="application/rss+xml" title="News" href="/feed.xml">'
+        "</head><body><p>Welcome</p></body></html>",
+    )
+    config = make_config(
+        tmp_path, bootstrap=kafka_bootstrap, topic=topic, sources=[{"id": "home", "url": home}]
+    )
+    async with running(config) as service:
+        await wait_until(lambda: service.store.has_seen("home"))
+        assert service.store.discovered_url("home") == feed_url
+    assert len(site.hits("/")) == 1
+    hits = len(site.hits("/feed.xml"))
+    with capture_logs() as logs:
+        async with running(config) as service:
+            assert service.store.discovered_url("home") == feed_url
+            feed.insert(0, Item("Statement number 2", statement_page(site, 2), guid="g-2"))
+            site.put("/feed.xml", rss(feed), content_type="application/rss+xml")
+            received = await events.read(1, settle=1.5)
+            await wait_until(lambda: len(site.hits("/feed.xml")) >= hits + 2)
+    # After the restart the home page is not read again: the saved feed is polled.
+    assert len(site.hits("/")) == 1
+    assert [e for e in logs if e["event"] == "feed_discovered"] == []
+    assert len(received) == 1, [e["data"]["title"] for e in received]
+    check(received[0], n=2, feed_url=feed_url, url=feed[0].link)

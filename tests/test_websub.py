@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from monitor import metrics
 from monitor.sources import parse_document
@@ -214,6 +216,36 @@ def test_the_feed_names_its_hub_and_self() -> None:
     assert plain.hub is None and plain.self_url is None
 
 
+def test_a_json_feed_names_its_hub_and_self() -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Ministry",
+        "feed_url": "/feed.json",
+        "hubs": [
+            "not an object",
+            {"type": "rssCloud", "url": "https://cloud.example/"},
+            {"type": "WebSub", "url": "ftp://hub.example/"},
+            {"type": "websub", "url": "https://hub.example/websub"},
+            {"type": "WebSub", "url": "https://second.example/"},
+        ],
+        "items": [{"id": "1", "url": "/1"}],
+    }
+    parsed = parse_document(
+        json.dumps(document).encode(), source_id="s", feed_url="http://gov.example/f.json"
+    )
+    assert parsed.format == "json1.1"
+    assert parsed.hub == "https://hub.example/websub"
+    assert parsed.self_url == "http://gov.example/feed.json"
+    for hubs in (None, [], "https://hub.example/", [{"url": "https://hub.example/"}]):
+        document["hubs"] = hubs
+        del document["feed_url"]
+        plain = parse_document(
+            json.dumps(document).encode(), source_id="s", feed_url="http://gov.example/f"
+        )
+        assert plain.hub is None and plain.self_url is None
+        document["feed_url"] = "/feed.json"
+
+
 # -- end to end ------------------------------------------------------------------
 
 
@@ -255,9 +287,9 @@ async def test_a_pushed_statement_arrives_at_once_and_only_once(
         assert [e["data"]["title"] for e in received] == ["Pushed statement 2"]
         assert received[0]["data"]["text"].startswith("The ministry announced pushed measure")
         assert latency < 1.5, f"push to broker ack took {latency:.3f} s"
-        # Shutdown unsubscribed, and the hub's verification of that was answered.
-        await wait_until(lambda: callback not in hub.active, timeout=5)
-        assert hub.requests[-1]["hub.mode"] == "unsubscribe"
+        # Shutdown kept the subscription (it is saved; the next start resumes it).
+        assert callback in hub.active
+        assert all(r["hub.mode"] == "subscribe" for r in hub.requests)
 
 
 @pytest.mark.integration
@@ -381,3 +413,70 @@ async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
                 renewing.cancel()
                 await manager.close(timeout=1)
                 await runner.cleanup()
+
+
+@pytest.mark.integration
+async def test_a_restart_keeps_the_subscription_and_its_secret(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str, events: EventReader
+) -> None:
+    async with LoopbackHub() as hub:
+        feed_url = site.url("/feed.xml")
+        items = [Item("Pushed statement 1", statement_page(site, 1), guid="p-1")]
+        site.put("/feed.xml", hub_feed(items, hub=hub.url, self_url=feed_url), content_type=RSS)
+        config, port = websub_config(
+            tmp_path, bootstrap=kafka_bootstrap, topic=topic, site=site, hub=hub
+        )
+        callback = f"http://127.0.0.1:{port}/websub/pushy"
+        with capture_logs() as logs:
+            async with running(config) as service:
+                await wait_until(
+                    lambda: callback in hub.active and service.store.has_seen("pushy")
+                )
+            secret = hub.active[callback].secret
+            assert secret
+            bad = counter(metrics.WEBSUB_NOTIFICATIONS, source_id="pushy", outcome="bad_signature")
+            ok = counter(metrics.WEBSUB_NOTIFICATIONS, source_id="pushy", outcome="accepted")
+            async with running(config) as service:
+                # Pushed before any poll could subscribe again: signed with the old secret.
+                items.insert(0, Item("Pushed statement 2", statement_page(site, 2), guid="p-2"))
+                body = hub_feed(items, hub=hub.url, self_url=feed_url).encode()
+                assert await hub.publish(callback, body, secret=secret) == 202
+                received = await events.read(1, settle=1.0)
+                assert service.websub is not None
+                assert service.websub.subscriptions["pushy"].verified
+        assert [e["data"]["title"] for e in received] == ["Pushed statement 2"]
+        assert (
+            counter(metrics.WEBSUB_NOTIFICATIONS, source_id="pushy", outcome="bad_signature")
+            == bad
+        )
+        assert counter(metrics.WEBSUB_NOTIFICATIONS, source_id="pushy", outcome="accepted") == ok + 1
+        # One subscription, one secret, never unsubscribed; the secret never logged.
+        assert [r["hub.mode"] for r in hub.requests] == ["subscribe"]
+        assert secret not in json.dumps([str(e) for e in logs])
+
+
+@pytest.mark.integration
+async def test_a_source_removed_while_stopped_is_unsubscribed_at_start(
+    tmp_path: Path, site: LoopbackSite, topic: str, kafka_bootstrap: str
+) -> None:
+    async with LoopbackHub() as hub:
+        feed_url = site.url("/feed.xml")
+        site.put("/feed.xml", hub_feed([], hub=hub.url, self_url=feed_url), content_type=RSS)
+        site.put("/other.xml", rss([]), content_type=RSS)
+        config, port = websub_config(
+            tmp_path, bootstrap=kafka_bootstrap, topic=topic, site=site, hub=hub
+        )
+        callback = f"http://127.0.0.1:{port}/websub/pushy"
+        async with running(config) as service:
+            await wait_until(lambda: callback in hub.active)
+            await wait_until(
+                lambda: [r.state for r in service.store.websub_subscriptions()] == ["verified"]
+            )
+        config["sources"] = [{"id": "other", "url": site.url("/other.xml"), "interval": 300}]
+        async with running(config) as service:
+            await wait_until(lambda: hub.requests[-1]["hub.mode"] == "unsubscribe")
+            assert hub.requests[-1]["hub.callback"] == callback
+            assert hub.requests[-1]["hub.topic"] == feed_url
+            await wait_until(lambda: service.store.websub_subscriptions() == [])
+            await wait_until(lambda: callback not in hub.active, timeout=5)
+        assert [r["hub.mode"] for r in hub.requests] == ["subscribe", "unsubscribe"]

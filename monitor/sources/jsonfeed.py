@@ -13,6 +13,8 @@ Leniency, following what feeds in the wild do:
 - `content_text` is carried as escaped HTML when there is no `content_html`.
 - dates are RFC 3339, or failing that RFC 822 or anything dateutil reads;
   naive times are taken as UTC.
+- `hubs` (1.1): the first hub of type `WebSub` (case-insensitive) with an
+  absolute http(s) URL is the feed's WebSub hub; `feed_url` is its topic.
 """
 
 from __future__ import annotations
@@ -93,7 +95,22 @@ def parse_json_feed(
         title=plain_text(document.get("title"), single_line=True),
         entries=entries,
         bozo=not well_formed,
+        hub=_websub_hub(document.get("hubs"), feed_url),
+        self_url=absolute_http_url(document.get("feed_url"), feed_url),
     )
+
+
+def _websub_hub(hubs: object, feed_url: str) -> str | None:
+    """The first `{"type": "WebSub", "url": ...}` of `hubs`, as an absolute http(s) URL."""
+    for hub in _list(hubs):
+        if not isinstance(hub, Mapping):
+            continue
+        kind = hub.get("type")
+        if isinstance(kind, str) and kind.strip().lower() == "websub":
+            url = absolute_http_url(hub.get("url"), feed_url)
+            if url is not None:
+                return url
+    return None
 
 
 def _decode(body: bytes, content_type: str | None) -> tuple[str, bool]:
