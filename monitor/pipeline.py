@@ -623,19 +623,11 @@ class Poller:
 
     async def _fetch_and_extract(self, source: Source, candidate: Candidate) -> Article:
         assert candidate.url is not None
-        if source.robots and not await self._robots.allowed(
-            candidate.url, timeout=source.timeout
-        ):
-            metrics.ROBOTS_DISALLOWED.labels(source_id=source.id, kind="page").inc()
-            log.info("robots_disallowed", source_id=source.id, url=candidate.url, kind="page")
-            raise ExtractionError("robots", "disallowed", retriable=False)
-        page = await self._fetcher.fetch(
-            candidate.url,
-            source_id=source.id,
-            kind="page",
-            timeout=source.timeout,
-            max_bytes=self._config.fetch.max_page_bytes,
+        page = await self._robots.fetch_page(
+            source, candidate.url, max_bytes=self._config.fetch.max_page_bytes
         )
+        if page is None:
+            raise ExtractionError("robots", "disallowed", retriable=False)
         if page.error is not None:
             raise ExtractionError(
                 f"fetch_{page.error.kind}", page.error.message, retriable=page.error.retriable

@@ -90,7 +90,6 @@ class Rechecker:
         self._config = config
         self._sources = {source.id: source for source in sources}
         self._store = store
-        self._fetcher = fetcher
         self._pool = pool
         self._outbox = outbox
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)
@@ -136,15 +135,11 @@ class Rechecker:
     async def recheck(self, due: DueStatement) -> str:
         """Fetch one statement's page again; record an update or a retraction. The outcome."""
         source = self._sources[due.source_id]
-        if source.robots and not await self._robots.allowed(due.url, timeout=source.timeout):
-            return "robots"
-        page = await self._fetcher.fetch(
-            due.url,
-            source_id=source.id,
-            kind="page",
-            timeout=source.timeout,
-            max_bytes=self._config.fetch.max_page_bytes,
+        page = await self._robots.fetch_page(
+            source, due.url, max_bytes=self._config.fetch.max_page_bytes
         )
+        if page is None:
+            return "robots"
         if page.status in RETRACTED_STATUSES or (
             page.ok and is_home_redirect(due.url, page.final_url)
         ):

@@ -44,7 +44,9 @@ from urllib.parse import urlsplit
 import structlog
 from protego import Protego
 
+from monitor import metrics
 from monitor.fetch.client import Fetcher
+from monitor.models import FetchResult, Source
 
 __all__ = ["ROBOTS_ACCEPT", "ROBOTS_MAX_BYTES", "RobotsCache", "RobotsVerdict", "origin_of"]
 
@@ -145,6 +147,16 @@ class RobotsCache:
         if remember:
             self._by_url[url] = (verdict.expires, allowed)
         return allowed
+
+    async def fetch_page(self, source: Source, url: str, *, max_bytes: int) -> FetchResult | None:
+        """A statement page of `source`, or None where its robots.txt says no (counted, logged)."""
+        if source.robots and not await self.allowed(url, timeout=source.timeout):
+            metrics.ROBOTS_DISALLOWED.labels(source_id=source.id, kind="page").inc()
+            log.info("robots_disallowed", source_id=source.id, url=url, kind="page")
+            return None
+        return await self._fetcher.fetch(
+            url, source_id=source.id, kind="page", timeout=source.timeout, max_bytes=max_bytes
+        )
 
     async def allowed(
         self,
