@@ -204,15 +204,7 @@ class Poller:
         saved = self._store.validators(source.id)
         discovered = self._store.discovered_url(source.id)
         url = discovered or _first_document_url(source)
-        result = await self._fetcher.fetch(
-            url,
-            source_id=source.id,
-            kind="feed",
-            timeout=source.timeout,
-            max_bytes=self._config.fetch.max_feed_bytes,
-            etag=saved.etag,
-            last_modified=saved.last_modified,
-        )
+        result = await self._fetch_feed(source, url, saved)
         if result.permanent_redirect is not None and url == source.url:
             self._note_moved(source, result.permanent_redirect)
         if result.not_modified:
@@ -382,6 +374,10 @@ class Poller:
                     kind="robots", message="disallowed by robots.txt", retriable=False
                 ),
             )
+        return await self._fetch_feed(source, url, validators)
+
+    async def _fetch_feed(self, source: Source, url: str, validators: Validators) -> FetchResult:
+        """A conditional GET of one of the source's documents (its feed, a followed sitemap)."""
         return await self._fetcher.fetch(
             url,
             source_id=source.id,
