@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import cssselect
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor import __version__
 from monitor.errors import ConfigError
-from monitor.models import Source
+from monitor.models import ExtractionRules, Source, Watchlist
 
 __all__ = [
     "ENV_PREFIX",
@@ -47,6 +48,7 @@ __all__ = [
     "IntervalRange",
     "KafkaConfig",
     "SourceConfig",
+    "WatchlistConfig",
     "WebSubConfig",
     "default_config_path",
     "duplicate_source_ids",
@@ -209,6 +211,42 @@ Interval = Annotated[
 ]
 
 
+def _check_selector(value: str) -> str:
+    try:
+        cssselect.GenericTranslator().css_to_xpath(value)
+    except cssselect.SelectorError as exc:
+        raise PydanticCustomError(
+            "selector",
+            "must be a valid CSS selector such as 'div.article-body', got {value}: {error}",
+            {"value": repr(value), "error": str(exc)},
+        ) from None
+    return value
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "regex",
+            "must be a valid regular expression, got {value}: {error}",
+            {"value": repr(value), "error": str(exc)},
+        ) from None
+    return value
+
+
+def _check_term(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("term", "must not be blank")
+    return " ".join(value.split())
+
+
+# List items validated one by one, so an error names its index: `regex[2]: ...`.
+Selector = Annotated[str, AfterValidator(_check_selector)]
+Regex = Annotated[str, AfterValidator(_check_regex)]
+Term = Annotated[str, AfterValidator(_check_term)]
+
+
 class SourceConfig(_Strict):
     id: str
     name: str | None = None
@@ -229,6 +267,47 @@ class SourceConfig(_Strict):
     respect_cache_headers: bool = True
     recheck_interval: Duration | None = None
     recheck_window: Duration | None = None
+    # Extraction rules for layouts that defeat generic extraction (README "Extraction rules").
+    content_selector: str | None = None
+    title_selector: str | None = None
+    date_selector: str | None = None
+    date_format: str | None = None
+    remove_selectors: list[Selector] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _date_format_needs_a_selector(self) -> SourceConfig:
+        if self.date_format is not None and self.date_selector is None:
+            raise PydanticCustomError(
+                "date_format", "date_format: needs date_selector (the element it parses)"
+            )
+        return self
+
+    @field_validator("content_selector", "title_selector", "date_selector")
+    @classmethod
+    def _rule_selector_compiles(cls, value: str | None) -> str | None:
+        return None if value is None else _check_selector(value)
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format_has_a_directive(cls, value: str | None) -> str | None:
+        if value is not None and "%" not in value:
+            raise PydanticCustomError(
+                "date_format",
+                "must be a strptime format such as '%d.%m.%Y' or '%B %d, %Y', got {value}",
+                {"value": repr(value)},
+            )
+        return value
+
+    @property
+    def rules(self) -> ExtractionRules | None:
+        rules = ExtractionRules(
+            content_selector=self.content_selector,
+            title_selector=self.title_selector,
+            date_selector=self.date_selector,
+            date_format=self.date_format,
+            remove_selectors=tuple(self.remove_selectors),
+        )
+        return rules if rules else None
 
     @model_validator(mode="after")
     def _robots_off_needs_a_reason(self) -> SourceConfig:
@@ -269,32 +348,55 @@ class SourceConfig(_Strict):
     @field_validator("selector")
     @classmethod
     def _selector_compiles(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            cssselect.GenericTranslator().css_to_xpath(value)
-        except cssselect.SelectorError as exc:
-            raise PydanticCustomError(
-                "selector",
-                "must be a valid CSS selector such as 'ul.news-list a', got {value}: {error}",
-                {"value": repr(value), "error": str(exc)},
-            ) from None
-        return value
+        return None if value is None else _check_selector(value)
 
     @field_validator("link_pattern")
     @classmethod
     def _link_pattern_compiles(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            re.compile(value)
-        except re.error as exc:
+        return None if value is None else _check_regex(value)
+
+
+class WatchlistConfig(_Strict):
+    """`watchlists[]`: terms a consumer watches for. A hit goes to `topic` as well."""
+
+    id: str
+    terms: list[Term] = Field(default_factory=list)
+    regex: list[Regex] = Field(default_factory=list)
+    topic: str = "statements.alerts"
+    sources: list[str] = Field(default_factory=list)  # empty: every source
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_label(cls, value: str) -> str:
+        if not _SOURCE_ID.match(value):
             raise PydanticCustomError(
-                "link_pattern",
-                "must be a valid regular expression, got {value}: {error}",
-                {"value": repr(value), "error": str(exc)},
-            ) from None
+                "watchlist_id",
+                "must match [a-z0-9_-]+ (it becomes a metric label), got {value}",
+                {"value": repr(value)},
+            )
         return value
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_legal(cls, value: str) -> str:
+        return _check_topic(value)
+
+    @model_validator(mode="after")
+    def _has_something_to_match(self) -> WatchlistConfig:
+        if not self.terms and not self.regex:
+            raise PydanticCustomError(
+                "watchlist_empty", "a watchlist needs at least one entry in terms or regex"
+            )
+        return self
+
+    def resolved(self) -> Watchlist:
+        return Watchlist(
+            id=self.id,
+            terms=tuple(self.terms),
+            regex=tuple(self.regex),
+            topic=self.topic,
+            sources=tuple(self.sources),
+        )
 
 
 class WebSubConfig(_Strict):
@@ -332,6 +434,7 @@ class Config(_Strict):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
+    watchlists: list[WatchlistConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _source_ids_are_unique(self) -> Config:
@@ -340,13 +443,37 @@ class Config(_Strict):
             raise PydanticCustomError("duplicate_id", "; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _watchlists_are_consistent(self) -> Config:
+        problems = duplicate_source_ids([w.id for w in self.watchlists], "watchlists")
+        known = {source.id for source in self.sources}
+        for index, watchlist in enumerate(self.watchlists):
+            for position, source_id in enumerate(watchlist.sources):
+                if source_id not in known:
+                    problems.append(
+                        f"watchlists[{index}].sources[{position}]: no source has the id "
+                        f"{source_id!r}"
+                    )
+        if problems:
+            raise PydanticCustomError("watchlists", "; ".join(problems))
+        return self
+
+    def resolved_watchlists(self) -> tuple[Watchlist, ...]:
+        return tuple(watchlist.resolved() for watchlist in self.watchlists)
+
     def resolved_sources(self) -> list[Source]:
         """The sources with the defaults applied: what the pipeline runs on."""
         return [self._resolve(source) for source in self.sources]
 
     def topics(self) -> list[str]:
         """Every topic a statement may be published to."""
-        return sorted({self.kafka.topic, *(s.topic for s in self.sources if s.topic)})
+        return sorted(
+            {
+                self.kafka.topic,
+                *(s.topic for s in self.sources if s.topic),
+                *(w.topic for w in self.watchlists),
+            }
+        )
 
     def _resolve(self, source: SourceConfig) -> Source:
         adaptive = source.interval if isinstance(source.interval, IntervalRange) else None
@@ -373,18 +500,19 @@ class Config(_Strict):
             tags=tuple(source.tags),
             recheck_interval=source.recheck_interval or self.defaults.recheck_interval,
             recheck_window=source.recheck_window or self.defaults.recheck_window,
+            rules=source.rules,
         )
 
 
-def duplicate_source_ids(ids: list[Any]) -> list[str]:
-    """One problem line per source id used a second time."""
+def duplicate_source_ids(ids: list[Any], section: str = "sources") -> list[str]:
+    """One problem line per id used a second time in `section`."""
     first_seen: dict[Any, int] = {}
     problems = []
     for index, source_id in enumerate(ids):
         if source_id in first_seen:
             problems.append(
-                f"sources[{index}].id: duplicate id {source_id!r} "
-                f"(first used by sources[{first_seen[source_id]}])"
+                f"{section}[{index}].id: duplicate id {source_id!r} "
+                f"(first used by {section}[{first_seen[source_id]}])"
             )
         first_seen.setdefault(source_id, index)
     return problems

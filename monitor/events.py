@@ -118,6 +118,16 @@ def statement_data(statement: Statement) -> dict[str, Any]:
         "version": statement.version,
         "backfill": statement.backfill,
         "extraction_error": statement.extraction_error,
+        "quotes": [
+            {"text": quote.text, "speaker": quote.speaker, "verb": quote.verb}
+            for quote in statement.quotes
+        ],
+        "speakers": [{"name": s.name, "role": s.role} for s in statement.speakers],
+        "matches": [
+            {"watchlist": m.watchlist, "term": m.term, "count": m.count}
+            for m in statement.matches
+        ],
+        "sources": list(statement.sources or (statement.source_id,)),
     }
 
 

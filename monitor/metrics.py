@@ -16,8 +16,10 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 __all__ = [
     "BROKER_UP",
     "BUILD_INFO",
+    "ENRICHMENT_FAILURES",
     "EVENTS_PUBLISHED",
     "EXTRACTION_FAILURES",
+    "EXTRACTION_RULE_MISSES",
     "FEED_PARSES",
     "FETCH_DURATION",
     "FETCH_REFUSED",
@@ -39,10 +41,12 @@ __all__ = [
     "SOURCE_INTERVAL",
     "SOURCE_LAST_POLL",
     "SOURCE_LAST_SUCCESS",
+    "STATEMENTS_DEDUPLICATED",
     "STATEMENTS_DETECTED",
     "STATEMENTS_RECORDED_SILENTLY",
     "STATEMENTS_RETRACTED",
     "STATEMENTS_UPDATED",
+    "WATCHLIST_HITS",
     "WEBSUB_ACTIVE",
     "WEBSUB_NOTIFICATIONS",
     "WEBSUB_REQUESTS",
@@ -118,6 +122,29 @@ EXTRACTION_FAILURES = Counter(
     f"{_NS}_extraction_failures",
     "Statement pages that could not be fetched or extracted, by source and reason.",
     ["source_id", "reason"],
+)
+EXTRACTION_RULE_MISSES = Counter(
+    f"{_NS}_extraction_rule_misses",
+    "Pages on which a source's extraction rule matched nothing (generic extraction stood in), "
+    "by rule: content_selector, title_selector, date_selector, remove_selectors.",
+    ["source_id", "rule"],
+)
+ENRICHMENT_FAILURES = Counter(
+    f"{_NS}_enrichment_failures",
+    "Statements published without quotes, speakers or watchlist matches because enrichment "
+    "failed or timed out.",
+    ["source_id"],
+)
+WATCHLIST_HITS = Counter(
+    f"{_NS}_watchlist_hits",
+    "Statement versions that matched a watchlist (each also goes to the watchlist's topic).",
+    ["watchlist"],
+)
+STATEMENTS_DEDUPLICATED = Counter(
+    f"{_NS}_statements_deduplicated",
+    "Entries found to be a statement already known through another source or feed "
+    "(same canonical URL): recorded in data.sources, not published again.",
+    ["source_id"],
 )
 FEED_PARSES = Counter(
     f"{_NS}_feed_parses",

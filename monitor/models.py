@@ -18,15 +18,51 @@ __all__ = [
     "Article",
     "Candidate",
     "Event",
+    "ExtractionRules",
     "FetchError",
     "FetchResult",
     "ParsedFeed",
+    "Quote",
     "Source",
     "SourceKind",
+    "Speaker",
     "Statement",
+    "WatchMatch",
+    "Watchlist",
 ]
 
 SourceKind = Literal["auto", "feed", "sitemap", "listing"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractionRules:
+    """Per-source extraction rules, for sites whose layout defeats generic extraction.
+
+    Each is optional. A rule that matches nothing on a page is reported in
+    `Article.rule_misses`, and extraction falls back to the generic path for it.
+    """
+
+    content_selector: str | None = None  # CSS: the statement body
+    title_selector: str | None = None  # CSS: the statement's title
+    date_selector: str | None = None  # CSS: the element holding the publication date
+    date_format: str | None = None  # strptime format of that date; None: parse leniently
+    remove_selectors: tuple[str, ...] = ()  # CSS: removed from the page before extraction
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.content_selector, self.title_selector, self.date_selector, self.remove_selectors)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Watchlist:
+    """Terms and patterns a consumer watches for; a hit routes the event to `topic` too."""
+
+    id: str
+    terms: tuple[str, ...] = ()  # whole words or phrases, case-insensitive, Unicode-aware
+    regex: tuple[str, ...] = ()  # Python regular expressions, case-insensitive
+    topic: str = "statements.alerts"
+    sources: tuple[str, ...] = ()  # source ids it applies to; empty means every source
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +88,7 @@ class Source:
     link_pattern: str | None = None  # listing pages: regex that statement links must match
     recheck_interval: float = 3600.0  # seconds between re-checks of a published statement
     recheck_window: float = 7 * 86400.0  # re-check statements detected this recently
+    rules: ExtractionRules | None = None  # per-source extraction rules, if any
 
     @property
     def adaptive(self) -> bool:
@@ -153,6 +190,36 @@ class Article:
     description: str | None = None
     sitename: str | None = None
     tags: tuple[str, ...] = ()
+    # Names of the source's extraction rules that matched nothing on this page
+    # ("content_selector", "title_selector", "date_selector", "remove_selectors");
+    # generic extraction stood in for each.
+    rule_misses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """A direct quotation in a statement, and who said it (None when the text does not say)."""
+
+    text: str  # the words inside the quotation marks, marks removed
+    speaker: str | None  # the speaker's fullest name in the text
+    verb: str | None  # the reporting verb as written ("said", "stressed", "according to")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Speaker:
+    """A named person quoted in a statement, with the role the text gives them."""
+
+    name: str
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchMatch:
+    """How often one watchlist term (or pattern) occurs in a statement's title and text."""
+
+    watchlist: str
+    term: str
+    count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +244,12 @@ class Statement:
     version: int
     backfill: bool
     extraction_error: str | None = None  # why `text` fell back to the feed's own content
+    quotes: tuple[Quote, ...] = ()
+    speakers: tuple[Speaker, ...] = ()
+    matches: tuple[WatchMatch, ...] = ()
+    # Every source that carried the statement (one canonical URL), first the one that
+    # found it; empty means just `source_id`.
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

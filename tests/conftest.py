@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -28,6 +29,11 @@ from tests.sites.loopback import LoopbackSite
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR", REPO.parent / "shared"))
+# The published event schema: every event a test reads from Kafka is validated against it.
+SCHEMA = json.loads((REPO / "monitor/schema/statement-v1.json").read_text())
+SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(
+    SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+)
 
 
 def free_port() -> int:
@@ -101,9 +107,10 @@ class EventReader:
         self.records: list[Any] = []
 
     async def read(
-        self, count: int, timeout: float = 20.0, settle: float = 0.0
+        self, count: int, timeout: float = 20.0, settle: float = 0.0, *, validate: bool = True
     ) -> list[dict[str, Any]]:
-        """At least `count` events (waiting up to `timeout`), then `settle` s more for extras."""
+        """At least `count` events (waiting up to `timeout`), then `settle` s more for extras,
+        each validated against the published event schema unless `validate` is false."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
@@ -131,7 +138,10 @@ class EventReader:
         finally:
             await consumer.stop()
         self.records = records
-        return [json.loads(r.value) for r in records]
+        documents = [json.loads(r.value) for r in records]
+        for document in documents if validate else ():
+            SCHEMA_VALIDATOR.validate(document)
+        return documents
 
 
 @pytest.fixture
