@@ -3,6 +3,11 @@
 Prints the `data` fields of a statement event that extraction can fill, plus
 `"input"` exactly as given. A failing input prints `{"input", "error"}` and
 the command goes on to the next.
+
+Extraction rules (README "Extraction rules") can be tried here before they go
+into the config: `command_line_rules` merges the options with the rules of a
+configured source, and each line then names the rules that matched nothing in
+`"rule_misses"`.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+import cssselect
+
+from monitor.config import Config
 from monitor.errors import ExtractionError
 from monitor.events import content_hash, rfc3339
 from monitor.extract import extract_article
+from monitor.extract.rules import compile_selector
 from monitor.fetch import Fetcher
-from monitor.models import Article
+from monitor.models import Article, ExtractionRules
 
-__all__ = ["article_fields", "extract_inputs"]
+__all__ = ["article_fields", "command_line_rules", "extract_inputs", "source_rules"]
 
 _MAX_PAGE_BYTES = 20_000_000
 
@@ -38,10 +47,78 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
     }
 
 
+def source_rules(config: Config, source_id: str) -> ExtractionRules | None:
+    """The extraction rules of the configured source `source_id` (None if it has none).
+
+    Raises:
+        ValueError: no source has that id.
+    """
+    sources = config.resolved_sources()
+    for source in sources:
+        if source.id == source_id:
+            return source.rules
+    known = ", ".join(source.id for source in sources) or "none"
+    raise ValueError(f"--source: no source has the id {source_id!r} (configured: {known})")
+
+
+def command_line_rules(
+    base: ExtractionRules | None,
+    *,
+    content_selector: str | None = None,
+    title_selector: str | None = None,
+    date_selector: str | None = None,
+    date_format: str | None = None,
+    remove_selectors: tuple[str, ...] = (),
+) -> ExtractionRules | None:
+    """`base` (a source's rules) with the options given on the command line.
+
+    An option replaces the source's rule of the same name; `--remove-selector`s
+    are added to the source's. None when no rule is left to apply.
+
+    Raises:
+        ValueError: a selector is not valid CSS, or a date format has no selector.
+    """
+    base = base or ExtractionRules()
+    rules = ExtractionRules(
+        content_selector=content_selector or base.content_selector,
+        title_selector=title_selector or base.title_selector,
+        date_selector=date_selector or base.date_selector,
+        date_format=date_format or base.date_format,
+        remove_selectors=(*base.remove_selectors, *remove_selectors),
+    )
+    for option, selector in (
+        ("--content-selector", content_selector),
+        ("--title-selector", title_selector),
+        ("--date-selector", date_selector),
+        *(("--remove-selector", item) for item in remove_selectors),
+    ):
+        _check_selector(option, selector)
+    if rules.date_format and not rules.date_selector:
+        raise ValueError("--date-format: needs --date-selector (the element it parses)")
+    return rules if rules else None
+
+
+def _check_selector(option: str, selector: str | None) -> None:
+    if selector is None:
+        return
+    try:
+        compile_selector(selector)
+    except cssselect.SelectorError as exc:
+        raise ValueError(f"{option}: not a valid CSS selector: {selector!r} ({exc})") from None
+
+
 async def extract_inputs(
-    inputs: tuple[str, ...], *, url: str | None, timeout: float, out: TextIO
+    inputs: tuple[str, ...],
+    *,
+    url: str | None,
+    timeout: float,
+    out: TextIO,
+    rules: ExtractionRules | None = None,
 ) -> int:
-    """Extract each input in turn and print a JSON line for it. Returns the failure count."""
+    """Extract each input in turn and print a JSON line for it. Returns the failure count.
+
+    With `rules`, each line also lists the rules that matched nothing (`"rule_misses"`).
+    """
     failures = 0
     # The user named these URLs: trust their origins as the service trusts its sources.
     urls = [item for item in inputs if item.lower().startswith(("http://", "https://"))]
@@ -49,8 +126,12 @@ async def extract_inputs(
         for item in inputs:
             try:
                 body, page_url = await _read(item, url=url, fetcher=fetcher, timeout=timeout)
-                article = await asyncio.to_thread(extract_article, body, url=page_url)
+                article = await asyncio.to_thread(
+                    extract_article, body, url=page_url, rules=rules
+                )
                 line: dict[str, Any] = {"input": item, **article_fields(article, url=page_url)}
+                if rules:
+                    line["rule_misses"] = list(article.rule_misses)
             except (ExtractionError, OSError) as exc:
                 failures += 1
                 line = {"input": item, "error": _describe(exc)}

@@ -34,18 +34,20 @@ from monitor.extract.chrome import (
     chrome_share,
     chrome_shingles,
     has_repeats,
-    is_chrome,
+    in_chrome,
     keeps_content,
 )
+from monitor.extract.rules import apply_rules
 from monitor.extract.text import (
     choose_language,
     is_server_footer,
     join_paragraphs,
     normalize_whitespace,
     paragraphs_from_xml,
+    trim_page_furniture,
 )
 from monitor.extract.titles import clean_title, names_site
-from monitor.models import Article
+from monitor.models import Article, ExtractionRules
 
 __all__ = ["EMPTY", "NOT_HTML", "PARSE_ERROR", "REASONS", "extract_article"]
 
@@ -129,11 +131,15 @@ def extract_article(
     url: str | None = None,
     feed_title: str | None = None,
     feed_published_at: dt.datetime | None = None,
+    rules: ExtractionRules | None = None,
 ) -> Article:
     """Extract the statement in `html`, the page served at `url`.
 
     `feed_title` and `feed_published_at` are what the feed said about the
     entry; they stand in when the page has no title or date of its own.
+    `rules` are the source's extraction rules (`monitor.extract.rules`): each
+    one that matches wins over generic extraction for its part, each one that
+    does not is named in `Article.rule_misses`.
 
     Raises:
         ExtractionError: `reason` is one of `REASONS`; never retriable, since
@@ -142,26 +148,30 @@ def extract_article(
     markup = _decode(html)
     _reject_non_html(markup)
     tree = _parse(markup)
+    ruled = apply_rules(tree, rules)  # first, so that nothing below sees what it removes
     head = _read_head(tree, url)
     document = _run_trafilatura(tree, url, precise=False)
+    if document is None and ruled.paragraphs:  # the content rule wins; keep the metadata
+        document = _metadata_only(tree, url)
     if document is None:
         raise ExtractionError(EMPTY, "no main text found in the page")
     authors = _authors(document.author)
     site_names = (head.site_name, _clean(document.sitename))
     hostname = urlsplit(head.canonical_url or url or "").hostname
-    title = _title(document, head, feed_title, site_names, authors, hostname)
-    paragraphs = _statement_paragraphs(tree, url, document)
+    title = ruled.title or _title(document, head, feed_title, site_names, authors, hostname)
+    paragraphs = list(ruled.paragraphs) or _statement_paragraphs(tree, url, document)
     text = join_paragraphs(_without_headline(paragraphs, (title, feed_title, *head.headlines)))
     return Article(
         title=title,
         text=text,
         language=choose_language(head.language, text),
-        published_at=_published_at(document.date, feed_published_at),
+        published_at=_published_at(ruled.date or document.date, feed_published_at),
         canonical_url=head.canonical_url or url,
         authors=authors,
         description=_clean(document.description),
         sitename=_clean(document.sitename) or head.site_name,
         tags=_tags(document.tags, document.categories),
+        rule_misses=ruled.misses,
     )
 
 
@@ -335,7 +345,7 @@ def _headlines(tree: Any) -> tuple[str, ...]:
 
 def _is_logo(h1: Any, text: str) -> bool:
     """True for an <h1> that is the site's logo: in the chrome, named so, or just a link."""
-    if any(is_chrome(a, a.tag if isinstance(a.tag, str) else "") for a in h1.iterancestors()):
+    if in_chrome(h1):
         return True
     parent = h1.getparent()
     for element in (h1, parent) if parent is not None else (h1,):
@@ -392,11 +402,24 @@ def _run_trafilatura(tree: Any, url: str | None, *, precise: bool) -> Document |
     return document
 
 
+def _metadata_only(tree: Any, url: str | None) -> Document:
+    """Trafilatura's metadata of a page whose main text it did not find (a rule did)."""
+    try:
+        document: Document = trafilatura.extract_metadata(
+            tree, default_url=url, date_config=dict(_DATE_PARAMS)
+        )
+    except Exception as exc:  # third-party code on hostile input: one bounded reason
+        raise ExtractionError(PARSE_ERROR, f"Trafilatura failed: {exc!r}") from exc
+    return document
+
+
 def _paragraphs(document: Document | None) -> list[str]:
-    """The body's paragraphs without server footers ("ServerCode=node3 ...")."""
+    """The body's paragraphs without server footers ("ServerCode=node3 ...") and
+    without the date lines and share bars recall mode keeps at its ends."""
     if document is None:
         return []
-    return [p for p in paragraphs_from_xml(document.body) if not is_server_footer(p)]
+    paragraphs = [p for p in paragraphs_from_xml(document.body) if not is_server_footer(p)]
+    return trim_page_furniture(paragraphs)
 
 
 def _statement_paragraphs(tree: Any, url: str | None, document: Document) -> list[str]:

@@ -15,7 +15,14 @@ from lxml import etree
 
 from monitor.extract.text import SHINGLE_SIZE, content_shingles, overlap, shingles, tokens
 
-__all__ = ["chrome_share", "chrome_shingles", "has_repeats", "is_chrome", "keeps_content"]
+__all__ = [
+    "chrome_share",
+    "chrome_shingles",
+    "has_repeats",
+    "in_chrome",
+    "is_chrome",
+    "keeps_content",
+]
 
 _KEEP_CONTENT: Final = 0.97  # ...and take it if it keeps this much of the non-chrome shingles
 _MIN_REPEAT_LENGTH: Final = 50  # characters; a verbatim repeat this long is suspect
@@ -104,6 +111,21 @@ def _holds_the_page(element: Any, page_paragraphs: int) -> bool:
     if page_paragraphs < _MIN_PAGE_PARAGRAPHS:
         return False
     return _paragraph_text_size(element) > _CHROME_MAX_PAGE_SHARE * page_paragraphs
+
+
+def in_chrome(element: Any) -> bool:
+    """True when `element` sits in page chrome, as `chrome_shingles` draws it.
+
+    A <header> inside <article> or <main> is the article's own header (its
+    headline, byline and date), not the site's: the content tags win.
+    """
+    chrome = False
+    for ancestor in element.iterancestors():
+        tag = ancestor.tag if isinstance(ancestor.tag, str) else ""
+        if tag in _CONTENT_TAGS:
+            return False
+        chrome = chrome or is_chrome(ancestor, tag)
+    return chrome
 
 
 def is_chrome(element: Any, tag: str) -> bool:

@@ -40,6 +40,7 @@ __all__ = [
     "paragraphs_from_xml",
     "shingles",
     "tokens",
+    "trim_page_furniture",
 ]
 
 PARAGRAPH_SEPARATOR = "\n\n"
@@ -123,6 +124,78 @@ def join_paragraphs(paragraphs: Iterable[str]) -> str:
 def is_server_footer(paragraph: str) -> bool:
     """True for a paragraph made only of `key=value` tokens (a server footer)."""
     return _SERVER_FOOTER.fullmatch(paragraph) is not None
+
+
+# Edge furniture: a lone date line ("Updated: March 04, 2025 19:30", "Mis à jour
+# le 15 novembre 2024", "12.03.2025 15:40") or a share bar ("Share Twitter
+# Facebook Email", "Поделиться: ВКонтакте Telegram") that recall mode keeps
+# before or after a statement. Words, case-folded; numbers are matched apart.
+_FURNITURE_MAX_CHARS = 80
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_DATE_WORDS = _word_set(
+    """
+    updated published posted modified last date on at am pm gmt utc
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    monday tuesday wednesday thursday friday saturday sunday
+    mis à jour le publié modifié janvier février mars avril mai juin juillet août septembre
+    octobre novembre décembre aktualisiert veröffentlicht stand vom januar februar märz juni
+    juli oktober dezember обновлено опубликовано дата публикации обновления января февраля
+    марта апреля мая июня июля августа сентября октября ноября декабря г года
+    actualizado publicado el de enero febrero marzo abril mayo junio julio agosto septiembre
+    octubre noviembre diciembre
+    """
+)
+_SHARE_WORDS = _word_set(
+    """
+    share this page article on via by print email e mail facebook twitter x linkedin whatsapp
+    telegram reddit pinterest mastodon bluesky threads copy link tweet
+    partager imprimer courriel teilen seite drucken compartir imprimir correo
+    поделиться вконтакте одноклассники печать
+    """
+)
+_SHARE_NAMES = frozenset(
+    {"share", "facebook", "twitter", "linkedin", "whatsapp", "telegram", "partager", "teilen"}
+    | {"compartir", "поделиться", "вконтакте"}
+)
+
+
+def _is_date_line(words: list[str]) -> bool:
+    """Only date words and numbers, and a year among them."""
+    has_year = any(len(word) == 4 and word.isdigit() for word in words)
+    return has_year and all(word in _DATE_WORDS or word.isdigit() for word in words)
+
+
+def _is_share_bar(words: list[str]) -> bool:
+    """Only share words, and a network or the word "share" among them."""
+    return not _SHARE_NAMES.isdisjoint(words) and all(word in _SHARE_WORDS for word in words)
+
+
+def is_page_furniture(paragraph: str) -> bool:
+    """True for a short paragraph that is a date line or a share bar, not statement text."""
+    if len(paragraph) > _FURNITURE_MAX_CHARS:
+        return False
+    words = _TOKEN.findall(paragraph.casefold())
+    return bool(words) and (_is_date_line(words) or _is_share_bar(words))
+
+
+def trim_page_furniture(paragraphs: list[str]) -> list[str]:
+    """`paragraphs` without date lines and share bars at either end.
+
+    Only the ends: in the middle of a text a bare date is a heading (a
+    chronology's "12 March 2025") and stays. One paragraph is always kept.
+    """
+    start, end = 0, len(paragraphs)
+    while end - start > 1 and is_page_furniture(paragraphs[start]):
+        start += 1
+    while end - start > 1 and is_page_furniture(paragraphs[end - 1]):
+        end -= 1
+    return paragraphs[start:end]
 
 
 def _tag(element: Any) -> str:

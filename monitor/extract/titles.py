@@ -28,14 +28,19 @@ from monitor.extract.text import normalize_whitespace
 __all__ = ["clean_title", "names_site", "split_title"]
 
 # Separators between a headline and a site name, always with whitespace on both
-# sides. Longer alternatives first so " :: " is not read as " : ".
-_SEPARATOR = re.compile(r"(\s+(?:::|\|\||//|[|:\-–—·•»«~/])\s+)")
+# sides. Longer alternatives first so " :: " is not read as " : ". The underscore
+# is the one separator used without spaces ("Headline_Site" on Chinese government
+# and portal sites); it only ever cuts off a part that is a site name or keeps a
+# side that is a known headline, so "snake_case" words survive.
+_SEPARATOR = re.compile(r"(\s+(?:::|\|\||//|[|:\-–—·•»«~/])\s+|\s*_+\s*)")
 _DANGLING = re.compile(r"^(?:::|\|\||//|[|:\-–—·•»«~/])\s+|\s+(?:::|\|\||//|[|:\-–—·•»«~/])$")
 _WORD = re.compile(r"\w+")
 # Host labels that say nothing about the site's name.
 _GENERIC_LABELS = frozenset({"www", "en", "eng", "english", "web", "m", "mobile", "news", "press"})
 _MAX_SEPARATORS = 16  # more than this is not "headline | site"; keeps the work bounded
 _MIN_HOST_LABEL = 6  # shorter labels ("state", "mil") match too many words
+_MIN_HEADLINE_WORDS = 4  # a shorter first part may be the site and the rest the headline
+_MAX_UNNAMED_SITE_WORDS = 3
 
 
 def split_title(title: str) -> list[str]:
@@ -167,6 +172,8 @@ def clean_title(
         for h in headlines
         if h and _key(h) and not _is_site_name(h, site_keys, hostname)  # logo in <h1>
     }
+    if _key("".join(pieces)) in headline_keys:
+        return "".join(pieces)  # the headline itself holds a separator
     found = _from_headlines(pieces, headline_keys)
     if found:
         return found
@@ -177,4 +184,25 @@ def clean_title(
             pieces = pieces[2:]
         else:
             break
+    if not (headline_keys or site_keys or hostname) and _ends_in_unnamed_site(pieces):
+        pieces = pieces[:-2]
     return "".join(pieces).strip()
+
+
+def _ends_in_unnamed_site(pieces: list[str]) -> bool:
+    """True for "<headline of 4+ words> | <1-3 words>" when nothing names the site.
+
+    With no headline to compare, no site name and no host, a short, digit-free
+    last part after the only separator is the site's name ("... – My website",
+    "... · V8"), as browsers' reader modes assume. A number there is more
+    likely a part of the headline ("... - Update 2").
+    """
+    if len(pieces) != 3 or pieces[1].strip() in (":", "_", ""):
+        return False  # "Topic: headline" is a headline; "_" needs a named site
+    # Words as written: "draft-dejong-remotestorage-04" is one name, not four words.
+    head, tail = pieces[0].split(), pieces[2].split()
+    return (
+        len(head) >= _MIN_HEADLINE_WORDS
+        and 0 < len(tail) <= _MAX_UNNAMED_SITE_WORDS
+        and not any(char.isdigit() for char in pieces[2])
+    )
