@@ -7,13 +7,16 @@ broker cannot be reached by `tail`), 2 an invalid config or invalid usage.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import json
 import sys
 import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
@@ -22,6 +25,9 @@ from monitor import __version__
 from monitor.config import Config, default_config_path, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure_logging, secret_values
+
+if TYPE_CHECKING:
+    from monitor.consumer import Statement
 
 __all__ = ["main"]
 
@@ -99,13 +105,67 @@ def check(config_path: Path | None, probe: bool) -> None:
 @click.option(
     "--timeout", default=30.0, show_default=True, help="Fetch timeout for URL inputs, seconds."
 )
+@_config_option
+@click.option(
+    "--source",
+    "source_id",
+    metavar="ID",
+    default=None,
+    help="Apply the extraction rules of this configured source (read from --config).",
+)
+@click.option("--content-selector", metavar="CSS", help="CSS selector of the statement body.")
+@click.option("--title-selector", metavar="CSS", help="CSS selector of the statement's title.")
+@click.option("--date-selector", metavar="CSS", help="CSS selector of the publication date.")
+@click.option(
+    "--date-format",
+    metavar="FORMAT",
+    help="strptime format of that date, e.g. '%d.%m.%Y'. Default: parse leniently.",
+)
+@click.option(
+    "--remove-selector",
+    "remove_selectors",
+    metavar="CSS",
+    multiple=True,
+    help="CSS selector of elements to remove before extraction (repeatable).",
+)
 @click.argument("inputs", metavar="SOURCE...", nargs=-1, required=True)
-def extract(url: str | None, timeout: float, inputs: tuple[str, ...]) -> None:
-    """Extract statements from files or http(s) URLs; one JSON object per line per SOURCE."""
-    configure_logging("error", "json")
-    from monitor.cli_extract import extract_inputs
+def extract(
+    url: str | None,
+    timeout: float,
+    config_path: Path | None,
+    source_id: str | None,
+    content_selector: str | None,
+    title_selector: str | None,
+    date_selector: str | None,
+    date_format: str | None,
+    remove_selectors: tuple[str, ...],
+    inputs: tuple[str, ...],
+) -> None:
+    """Extract statements from files or http(s) URLs; one JSON object per line per SOURCE.
 
-    failures = asyncio.run(extract_inputs(inputs, url=url, timeout=timeout, out=sys.stdout))
+    The rule options (and --source) try extraction rules before they go into the
+    config; each line then lists the rules that matched nothing in "rule_misses".
+    """
+    configure_logging("error", "json")
+    from monitor.cli_extract import command_line_rules, extract_inputs, source_rules
+
+    if config_path is not None and source_id is None:
+        raise click.UsageError("--config is read only for the rules of --source ID")
+    try:
+        base = None if source_id is None else source_rules(_load(config_path), source_id)
+        rules = command_line_rules(
+            base,
+            content_selector=content_selector,
+            title_selector=title_selector,
+            date_selector=date_selector,
+            date_format=date_format,
+            remove_selectors=remove_selectors,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    failures = asyncio.run(
+        extract_inputs(inputs, url=url, timeout=timeout, out=sys.stdout, rules=rules)
+    )
     sys.exit(1 if failures else 0)
 
 
@@ -117,16 +177,53 @@ def extract(url: str | None, timeout: float, inputs: tuple[str, ...]) -> None:
     multiple=True,
     help="Topic to follow (repeatable). Default: every statement topic of the config.",
 )
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="ID",
+    help="Only statements from this source, or also carried by it (repeatable).",
+)
+@click.option(
+    "--watchlist",
+    "watchlists",
+    multiple=True,
+    metavar="ID",
+    help="Only statements that matched this watchlist (repeatable); follows its topic too.",
+)
+@click.option(
+    "--since",
+    default=None,
+    metavar="WHEN",
+    help="Start at this time: a duration back from now (30m, 2h, 1d) or an RFC 3339 time.",
+)
 @click.option("--from-beginning", is_flag=True, help="Start from the oldest retained event.")
 @click.option("--json", "as_json", is_flag=True, help="Print each raw CloudEvent as one JSON line.")
 def tail(
-    config_path: Path | None, topics: tuple[str, ...], from_beginning: bool, as_json: bool
+    config_path: Path | None,
+    topics: tuple[str, ...],
+    sources: tuple[str, ...],
+    watchlists: tuple[str, ...],
+    since: str | None,
+    from_beginning: bool,
+    as_json: bool,
 ) -> None:
     """Follow the statement topic(s) and print each event as it arrives."""
+    start = _since_option(since, from_beginning)
     config = _load(config_path)
     configure_logging("warning", config.log.format, secrets=secret_values(config))
+    selection = TailFilter(sources=frozenset(sources), watchlists=frozenset(watchlists))
     try:
-        asyncio.run(_tail(config, list(topics) or config.topics(), from_beginning, as_json))
+        asyncio.run(
+            _tail(
+                config,
+                tail_topics(config, topics, watchlists),
+                selection,
+                from_beginning=from_beginning,
+                since=start,
+                as_json=as_json,
+            )
+        )
     except KeyboardInterrupt:
         pass
     except MonitorError as exc:
@@ -134,11 +231,88 @@ def tail(
         sys.exit(1)
 
 
-async def _tail(config: Config, topics: list[str], from_beginning: bool, as_json: bool) -> None:
-    from aiokafka import AIOKafkaConsumer
+def _since_option(value: str | None, from_beginning: bool) -> dt.datetime | None:
+    if value is None:
+        return None
+    if from_beginning:
+        raise click.UsageError("--since and --from-beginning are exclusive: give one")
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+
+def parse_since(value: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """`--since`: a duration back from `now` (`90s`, `30m`, `2h`, `1d`) or an ISO 8601 time.
+
+    A time without an offset is UTC. Raises ValueError for anything else.
+    """
+    from monitor.config import parse_duration
+
+    with contextlib.suppress(ValueError):
+        return (now or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=parse_duration(value))
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a duration (30m, 2h, 1d) nor an RFC 3339 time "
+            "(2025-06-01T08:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def tail_topics(config: Config, topics: tuple[str, ...], watchlists: tuple[str, ...]) -> list[str]:
+    """The `--topic`s, else every statement topic of the config and the watchlists' topics."""
+    if topics:
+        return list(topics)
+    watched = {w.topic for w in config.watchlists if w.id in watchlists}
+    return sorted({*config.topics(), *watched})
+
+
+@dataclass(frozen=True, slots=True)
+class TailFilter:
+    """`--source` and `--watchlist`: which statements `tail` prints (empty: no condition)."""
+
+    sources: frozenset[str] = frozenset()
+    watchlists: frozenset[str] = frozenset()
+
+    def __call__(self, statement: Statement) -> bool:
+        if self.sources and not any(statement.carried_by(s) for s in self.sources):
+            return False
+        return not self.watchlists or bool(self.watchlists & statement.watchlists)
+
+
+class _RecentIds:
+    """The last event ids seen: an event on two topics (a watchlist hit) is printed once."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._ids: set[str] = set()
+        self._order: collections.deque[str] = collections.deque()
+        self._size = size
+
+    def add(self, event_id: str) -> bool:
+        """Remember the id; False if it was seen already."""
+        if event_id in self._ids:
+            return False
+        self._ids.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
+async def _tail(
+    config: Config,
+    topics: list[str],
+    selection: TailFilter,
+    *,
+    from_beginning: bool,
+    since: dt.datetime | None,
+    as_json: bool,
+) -> None:
     from aiokafka.errors import KafkaError
 
-    from monitor.events import decode_record
+    from monitor.consumer import StatementConsumer
     from monitor.sinks.embedded import EmbeddedBroker
     from monitor.sinks.kafka import client_options
 
@@ -147,36 +321,32 @@ async def _tail(config: Config, topics: list[str], from_beginning: bool, as_json
         if config.kafka.embedded
         else config.kafka.bootstrap_servers
     )
-    consumer = AIOKafkaConsumer(
+    options = client_options(config.kafka, bootstrap)
+    statements = StatementConsumer(
         *topics,
-        **client_options(config.kafka, bootstrap),
         group_id=None,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+        from_beginning=from_beginning,
+        since=since,
+        **options,
     )
     try:
-        await consumer.start()
+        await statements.start()
     except KafkaError as exc:
         raise MonitorError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    seen = _RecentIds()
     try:
-        async for record in consumer:
-            try:
-                event = decode_record(record.value)
-            except ValueError as exc:
+        async for statement in statements:
+            if selection(statement) and seen.add(statement.event_id):
                 click.echo(
-                    f"[{record.topic}] skipped a record that is not a statement event: {exc}",
-                    err=True,
+                    json.dumps(statement.document, ensure_ascii=False)
+                    if as_json
+                    else format_event(statement.document, topic=statement.topic)
                 )
-                continue
-            click.echo(
-                json.dumps(event, ensure_ascii=False)
-                if as_json
-                else format_event(event, topic=record.topic)
-            )
     finally:
-        await consumer.stop()
+        await statements.stop()
 
 
-def format_event(event: dict[str, Any], *, topic: str, lines: int = 4) -> str:
+def format_event(event: Mapping[str, Any], *, topic: str, lines: int = 4) -> str:
     """One readable block per statement: source, time, title, first lines."""
     data = event.get("data") or {}
     when = data.get("published_at") or event.get("time") or ""
