@@ -14,18 +14,37 @@ was retracted: their fingerprints are just kept up to date.
 
 Retractions are found by re-checking pages (recheck.py), not here: an entry
 leaving a feed says nothing (feeds keep only their latest entries).
+
+Across sources, a statement is identified by its URL: `url_key` normalises a
+link or canonical URL so that the same page reached through two sources, two
+feeds of one site, a tracking link or a trailing slash has one key. The state
+store keeps the keys of every published statement; an entry whose link or
+canonical URL has one is an alias of that statement, not a new one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from monitor.models import Candidate
 from monitor.state import KnownStatement, StateStore
 
-__all__ = ["Detection", "detect", "entry_fingerprint"]
+__all__ = ["Detection", "detect", "entry_fingerprint", "url_key", "url_keys"]
+
+# Query parameters that say how a reader arrived, never which page it is: campaign
+# tags (utm_*, Matomo's pk_*/mtm_*, Mailchimp's mc_*), ad-click ids, share ids.
+_TRACKING_PARAM = re.compile(
+    r"^(utm_\w*|pk_\w*|mtm_\w*|mc_cid|mc_eid|fbclid|gclid|gclsrc|dclid|gbraid|wbraid|"
+    r"msclkid|yclid|twclid|ttclid|li_fat_id|igshid|_ga|_gl|_hsenc|_hsmi|mkt_tok|"
+    r"oly_anon_id|oly_enc_id|vero_conv|vero_id|wt\.mc_id|wt_mc|at_medium|at_campaign|"
+    r"ref_src|s_cid|cmpid|ito|spm|share|sharesource)$",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,38 @@ def entry_fingerprint(entry: Candidate) -> str:
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:32]
+
+
+def url_key(url: str) -> str:
+    """The identity of a page across sources: its URL without what does not name it.
+
+    Scheme, a leading `www.`, the default port, the fragment, tracking parameters
+    and a trailing slash are dropped; the host is lowercased, and the remaining
+    query parameters are sorted (their order never names another page).
+    """
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port: keep the URL as it came
+        port = None
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    query = sorted(
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not _TRACKING_PARAM.match(name)
+    )
+    return f"{host}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def url_keys(*urls: str | None) -> tuple[str, ...]:
+    """The distinct `url_key`s of the URLs given, skipping None and non-http(s) ones."""
+    keys = (
+        url_key(url) for url in urls if url and url.lower().startswith(("http://", "https://"))
+    )
+    return tuple(dict.fromkeys(keys))
 
 
 def unique_by_key(entries: Iterable[Candidate]) -> list[Candidate]:

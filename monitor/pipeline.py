@@ -60,7 +60,7 @@ import structlog
 
 from monitor import metrics
 from monitor.config import Config
-from monitor.detect import detect, entry_fingerprint
+from monitor.detect import detect, entry_fingerprint, url_keys
 from monitor.errors import ExtractionError
 from monitor.events import (
     build_event,
@@ -70,8 +70,8 @@ from monitor.events import (
     statement_data,
     statement_key,
 )
-from monitor.extract import extract_article
 from monitor.extract.feedtext import html_to_text
+from monitor.extract.stage import ExtractionStage
 from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache
 from monitor.models import (
@@ -87,7 +87,14 @@ from monitor.models import (
 from monitor.outbox import OutboxRelay
 from monitor.pool import PoolTimeout, WorkerPool
 from monitor.sources import parse_document
-from monitor.state import KnownStatement, NewStatementRow, StateStore, Validators, VersionRow
+from monitor.state import (
+    AliasRow,
+    KnownStatement,
+    NewStatementRow,
+    StateStore,
+    Validators,
+    VersionRow,
+)
 
 __all__ = ["FUTURE_DATE_TOLERANCE", "MAX_CACHE_FLOOR", "HubListener", "PollOutcome", "Poller"]
 
@@ -153,6 +160,9 @@ class Poller:
         self._store = store
         self._fetcher = fetcher
         self._pool = pool
+        self._extract = ExtractionStage(
+            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+        )
         self._outbox = outbox
         self._now = now
         # Polls in which an entry's page was unavailable, by (source, key).
@@ -498,12 +508,17 @@ class Poller:
 
     async def _record_entry(self, source: Source, candidate: Candidate, *, backfill: bool) -> bool:
         assert candidate.key is not None
+        if self._known_elsewhere(source, candidate):
+            return True
         article, error = await self._article(source, candidate)
         statement = self._statement(source, candidate, article, error, backfill=backfill)
+        statement = await self._extract.enrich(source, statement)
         event = build_event(statement, topic=source.topic)
         key, value, headers = encode_record(event)
         await self._outbox.wait_for_room()
-        self._store.record_statement(
+        # The duplicate check (by link and canonical URL) and the write are one
+        # transaction, with no await before it: two sources racing publish once.
+        duplicate_of = self._store.record_statement(
             NewStatementRow(
                 statement_id=statement.statement_id,
                 source_id=source.id,
@@ -521,10 +536,16 @@ class Poller:
                 title=statement.title,
                 text=statement.text,
                 data=event.data,
+                url_keys=url_keys(candidate.url, statement.url),
+                alert_topics=self._extract.alert_topics(event),
             )
         )
-        self._outbox.notify()
         self._page_failures.pop((source.id, candidate.key), None)
+        if duplicate_of is not None:
+            self._note_duplicate(source, candidate, duplicate_of)
+            return True
+        self._outbox.notify()
+        self._extract.note_hits(event)
         metrics.STATEMENTS_DETECTED.labels(source_id=source.id).inc()
         log.info(
             "statement_detected",
@@ -534,6 +555,40 @@ class Poller:
             title=statement.title,
         )
         return True
+
+    def _known_elsewhere(self, source: Source, candidate: Candidate) -> bool:
+        """Record the entry as an alias if its link is a published statement's already
+        (another source's, or another feed's): no page fetch, no event."""
+        assert candidate.key is not None
+        keys = url_keys(candidate.url)
+        existing = self._store.statement_for_urls(keys)
+        own_id = statement_key(source.id, candidate.key)
+        if existing is None or existing == own_id:
+            return False
+        self._store.record_alias(
+            AliasRow(
+                statement_id=own_id,
+                source_id=source.id,
+                entry_key=candidate.key,
+                url=candidate.url,
+                alias_of=existing,
+                entry_fingerprint=entry_fingerprint(candidate),
+                url_keys=keys,
+            )
+        )
+        self._note_duplicate(source, candidate, existing)
+        return True
+
+    def _note_duplicate(self, source: Source, candidate: Candidate, statement_id: str) -> None:
+        metrics.STATEMENTS_DEDUPLICATED.labels(source_id=source.id).inc()
+        log.info(
+            "statement_already_known",
+            source_id=source.id,
+            url=candidate.url,
+            statement_id=statement_id,
+            hint="the same page came through another source or feed: published once, "
+            "this source is added to data.sources of its next version",
+        )
 
     async def _record_change(
         self, source: Source, candidate: Candidate, known: KnownStatement, fingerprint: str
@@ -549,8 +604,13 @@ class Poller:
             self._store.set_fingerprints([(known.statement_id, fingerprint)])
             self._page_failures.pop((source.id, candidate.key), None)
             return True
-        statement = dataclasses.replace(statement, version=known.version + 1)
         previous = self._store.last_published(known.statement_id) or {}
+        statement = dataclasses.replace(
+            statement,
+            version=known.version + 1,
+            sources=tuple(previous.get("sources") or ()),
+        )
+        statement = await self._extract.enrich(source, statement)
         event = build_update_event(previous, statement, topic=source.topic)
         key, value, headers = encode_record(event)
         await self._outbox.wait_for_room()
@@ -570,11 +630,13 @@ class Poller:
                 key=key,
                 value=value,
                 headers=headers,
+                alert_topics=self._extract.alert_topics(event),
             )
         )
         self._page_failures.pop((source.id, candidate.key), None)
         if recorded:
             self._outbox.notify()
+            self._extract.note_hits(event)
             metrics.STATEMENTS_UPDATED.labels(source_id=source.id).inc()
             log.info(
                 "statement_updated",
@@ -628,18 +690,13 @@ class Poller:
             raise ExtractionError(
                 f"fetch_{page.error.kind}", page.error.message, retriable=page.error.retriable
             )
-        try:
-            article: Article = await self._pool.run(
-                self._config.extract.timeout,
-                extract_article,
-                page.body,
-                url=page.final_url,
-                feed_title=candidate.title,
-                feed_published_at=candidate.published_at,
-            )
-        except PoolTimeout as exc:
-            raise ExtractionError("timeout", str(exc), retriable=True) from exc
-        return article
+        return await self._extract.article(
+            source,
+            page.body,
+            url=page.final_url,
+            feed_title=candidate.title,
+            feed_published_at=candidate.published_at,
+        )
 
     def _out_of_attempts(self, source: Source, candidate: Candidate) -> bool:
         assert candidate.key is not None

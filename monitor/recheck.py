@@ -37,6 +37,7 @@ import structlog
 
 from monitor import metrics
 from monitor.config import Config
+from monitor.errors import ExtractionError
 from monitor.events import (
     build_retraction_event,
     build_update_event,
@@ -44,12 +45,12 @@ from monitor.events import (
     encode_record,
     statement_data,
 )
-from monitor.extract import extract_article
+from monitor.extract.stage import ExtractionStage
 from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache
 from monitor.models import Article, Event, Source, Statement
 from monitor.outbox import OutboxRelay
-from monitor.pool import PoolTimeout, WorkerPool
+from monitor.pool import WorkerPool
 from monitor.state import DueStatement, StateStore, VersionRow
 
 __all__ = ["RETRACTED_STATUSES", "Rechecker", "is_home_redirect"]
@@ -90,7 +91,9 @@ class Rechecker:
         self._config = config
         self._sources = {source.id: source for source in sources}
         self._store = store
-        self._pool = pool
+        self._extract = ExtractionStage(
+            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+        )
         self._outbox = outbox
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)
         self._now = now
@@ -159,19 +162,24 @@ class Rechecker:
             return page.error.kind
         previous = due.data
         try:
-            article: Article = await self._pool.run(
-                self._config.extract.timeout,
-                extract_article,
+            article = await self._extract.article(
+                source,
                 page.body,
                 url=page.final_url,
                 feed_title=previous.get("title"),
                 feed_published_at=_parse_time(previous.get("published_at")),
             )
-        except PoolTimeout:
-            return "timeout"
+        except ExtractionError as exc:
+            # The page is there but yields no statement now (a timeout, an error page
+            # served with 200): not a retraction, and not an edit. Try again later.
+            log.info(
+                "recheck_failed", source_id=source.id, url=due.url, kind=exc.reason, error=str(exc)
+            )
+            return exc.reason
         statement = _next_version(previous, article, self._now())
         if statement.content_hash == due.content_hash:
             return "unchanged"
+        statement = await self._extract.enrich(source, statement)
         event = build_update_event(previous, statement, topic=source.topic)
         if not await self._record(source, due, statement_data(statement), event):
             return "superseded"
@@ -223,10 +231,12 @@ class Rechecker:
                 value=value,
                 headers=headers,
                 retracted_at=event.time.timestamp() if "retracted_at" in data else None,
+                alert_topics=self._extract.alert_topics(event),
             )
         )
         if recorded:
             self._outbox.notify()
+            self._extract.note_hits(event)
         return recorded
 
 
@@ -253,6 +263,7 @@ def _next_version(previous: dict[str, Any], article: Article, now: dt.datetime) 
         version=int(previous["version"]) + 1,
         backfill=False,
         extraction_error=None,
+        sources=tuple(previous.get("sources") or ()),
     )
 
 

@@ -14,6 +14,13 @@ It is the memory that makes delivery safe across restarts. Three tables:
 - since schema 3, `sources.discovered_url` (the feed a home page links to,
   found by autodiscovery) and `websub_subscriptions` (one row per source with a
   WebSub subscription: hub, topic, secret, lease end in wall-clock seconds, state).
+- since schema 4, `statement_urls` (the normalised URLs a published statement
+  is known by: its link and its canonical URL, see `detect.url_key`) and
+  `statements.alias_of`: an entry of another source (or feed) that carried a
+  statement already published is recorded as an alias, unpublished, and its
+  source is added to the statement's `data.sources`. The duplicate check and
+  the write are one transaction, so two sources racing with one statement
+  publish it once.
 
 The order of writes is the whole promise (see ARCHITECTURE.md): a statement
 and its outbox row are written in one transaction, and validators are saved
@@ -39,6 +46,7 @@ from typing import Any
 from monitor.errors import StateError
 
 __all__ = [
+    "AliasRow",
     "DueStatement",
     "KnownStatement",
     "NewStatementRow",
@@ -49,7 +57,7 @@ __all__ = [
     "WebSubRow",
 ]
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 
 # Schema 2 (edits and retractions): columns added to `statements`, additively, so a
 # database written by schema 1 opens as it is (see `_migrate`).
@@ -64,6 +72,8 @@ _STATEMENT_COLUMNS_V2 = (
 
 # Schema 3: the discovered feed URL of a source, and WebSub subscriptions (a new table).
 _SOURCE_COLUMNS_V3 = (("discovered_url", "TEXT"),)
+# Schema 4: one statement reached through several sources (see the module docstring).
+_STATEMENT_COLUMNS_V4 = (("alias_of", "TEXT"),)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -99,6 +109,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     value         BLOB NOT NULL,
     headers       TEXT NOT NULL,
     created_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS statement_urls (
+    url_key       TEXT PRIMARY KEY,   -- detect.url_key() of a link or canonical URL
+    statement_id  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS websub_subscriptions (
     source_id        TEXT PRIMARY KEY,
@@ -190,6 +204,23 @@ class NewStatementRow:
     title: str | None = None
     text: str | None = None
     data: dict[str, Any] | None = None
+    # Schema 4: the normalised URLs the statement is known by (a later entry with any
+    # of them is an alias), and the watchlist topics the event also goes to.
+    url_keys: tuple[str, ...] = ()
+    alert_topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AliasRow:
+    """An entry that carried a statement already published: recorded, not published."""
+
+    statement_id: str  # the entry's own id, statement_key(source, entry key)
+    source_id: str
+    entry_key: str
+    url: str | None
+    alias_of: str  # the statement it duplicates
+    entry_fingerprint: str | None = None
+    url_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +246,7 @@ class VersionRow:
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
     retracted_at: float | None = None
+    alert_topics: tuple[str, ...] = ()  # watchlist topics the event also goes to
 
 
 class StateStore:
@@ -367,9 +399,39 @@ class StateStore:
                 )
         return found
 
-    def record_statement(self, row: NewStatementRow) -> None:
-        """Write a statement record and its outbox row in one transaction."""
+    def statement_for_urls(self, url_keys: Iterable[str]) -> str | None:
+        """The published statement known by any of these normalised URLs, if one is."""
+        for url_key in url_keys:
+            row = self.db.execute(
+                "SELECT statement_id FROM statement_urls WHERE url_key = ?", (url_key,)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+        return None
+
+    def record_statement(self, row: NewStatementRow) -> str | None:
+        """Write a statement record and its outbox rows in one transaction.
+
+        Unless one of `row.url_keys` is already a published statement's: then the
+        entry is recorded as its alias instead, nothing goes to the outbox, and the
+        id of that statement is returned (None when the statement was recorded).
+        """
         with self._transaction() as db:
+            existing = self.statement_for_urls(row.url_keys)
+            if existing is not None and existing != row.statement_id:
+                self._write_alias(
+                    db,
+                    AliasRow(
+                        statement_id=row.statement_id,
+                        source_id=row.source_id,
+                        entry_key=row.entry_key,
+                        url=row.url,
+                        alias_of=existing,
+                        entry_fingerprint=row.entry_fingerprint,
+                        url_keys=row.url_keys,
+                    ),
+                )
+                return existing
             db.execute(
                 "INSERT INTO statements(statement_id, source_id, entry_key, url, content_hash, "
                 "version, published, acked_at, detected_at, entry_fingerprint, title, text, data) "
@@ -392,10 +454,65 @@ class StateStore:
                     None if row.data is None else json.dumps(row.data, ensure_ascii=False),
                 ),
             )
-            self._write_outbox(
-                db, row.event_id, row.statement_id, row.source_id, row.topic,
-                row.key, row.value, row.headers,
+            db.executemany(
+                "INSERT OR IGNORE INTO statement_urls(url_key, statement_id) VALUES (?, ?)",
+                [(url_key, row.statement_id) for url_key in row.url_keys],
             )
+            for topic in (row.topic, *row.alert_topics):
+                self._write_outbox(
+                    db, row.event_id, row.statement_id, row.source_id, topic,
+                    row.key, row.value, row.headers,
+                )
+        return None
+
+    def record_alias(self, row: AliasRow) -> None:
+        """Record an entry that carries `row.alias_of`, found before its page was fetched."""
+        with self._transaction() as db:
+            self._write_alias(db, row)
+
+    def _write_alias(self, db: sqlite3.Connection, row: AliasRow) -> None:
+        """The alias row (unpublished, so detect never treats it as new or edited), its
+        URLs, and its source added to the statement's `data.sources` for later versions."""
+        db.execute(
+            "INSERT INTO statements(statement_id, source_id, entry_key, url, content_hash, "
+            "version, published, acked_at, detected_at, entry_fingerprint, alias_of) "
+            "VALUES (?, ?, ?, ?, '', 0, 0, NULL, ?, ?, ?) ON CONFLICT(statement_id) DO UPDATE "
+            "SET alias_of=excluded.alias_of, entry_fingerprint=excluded.entry_fingerprint",
+            (
+                row.statement_id,
+                row.source_id,
+                row.entry_key,
+                row.url,
+                time.time(),
+                row.entry_fingerprint,
+                row.alias_of,
+            ),
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO statement_urls(url_key, statement_id) VALUES (?, ?)",
+            [(url_key, row.alias_of) for url_key in row.url_keys],
+        )
+        found = db.execute(
+            "SELECT data, source_id FROM statements WHERE statement_id = ?", (row.alias_of,)
+        ).fetchone()
+        if found is None or found[0] is None:
+            return
+        data = json.loads(found[0])
+        sources = list(dict.fromkeys([*(data.get("sources") or [found[1]]), row.source_id]))
+        if sources != data.get("sources"):
+            data["sources"] = sources
+            db.execute(
+                "UPDATE statements SET data = ? WHERE statement_id = ?",
+                (json.dumps(data, ensure_ascii=False), row.alias_of),
+            )
+
+    def aliases(self, statement_id: str) -> list[tuple[str, str]]:
+        """(source id, entry key) of every entry recorded as an alias of the statement."""
+        rows = self.db.execute(
+            "SELECT source_id, entry_key FROM statements WHERE alias_of = ? ORDER BY rowid",
+            (statement_id,),
+        )
+        return [(str(source_id), str(entry_key)) for source_id, entry_key in rows]
 
     def _write_outbox(
         self,
@@ -447,10 +564,11 @@ class StateStore:
             )
             if cursor.rowcount != 1:
                 return False
-            self._write_outbox(
-                db, row.event_id, row.statement_id, row.source_id, row.topic,
-                row.key, row.value, row.headers,
-            )
+            for topic in (row.topic, *row.alert_topics):
+                self._write_outbox(
+                    db, row.event_id, row.statement_id, row.source_id, topic,
+                    row.key, row.value, row.headers,
+                )
         return True
 
     def set_fingerprints(self, fingerprints: Sequence[tuple[str, str]]) -> None:
@@ -658,6 +776,11 @@ def _migrate(db: sqlite3.Connection) -> None:
     for name, kind in _SOURCE_COLUMNS_V3:
         if name not in columns:
             db.execute(f"ALTER TABLE sources ADD COLUMN {name} {kind}")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(statements)")}
+    for name, kind in _STATEMENT_COLUMNS_V4:
+        if name not in columns:
+            db.execute(f"ALTER TABLE statements ADD COLUMN {name} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS statements_alias ON statements(alias_of)")
     db.execute(
         "CREATE INDEX IF NOT EXISTS statements_recheck "
         "ON statements(source_id, retracted_at, detected_at)"

@@ -109,6 +109,14 @@ async def test_the_seed_statement_comes_out_clean(
     assert seed_page.SEED_FIRST_SENTENCE in text and seed_page.SEED_LAST_SENTENCE in text
     for noise in ("Site Map", "VKontakte", "ServerCode", "isCompatibilityMode"):
         assert noise not in text
+    # Who said what, on the extracted text: seven quotations, one speaker with his role.
+    assert len(data["quotes"]) == 7, [q["text"][:40] for q in data["quotes"]]
+    assert {q["speaker"] for q in data["quotes"]} == {"Andrei Kartapolov"}
+    assert not any(q["text"] in ("hot line", "Syrian Free Army") for q in data["quotes"])
+    (speaker,) = data["speakers"]
+    assert speaker["name"] == "Andrei Kartapolov"
+    assert "Chief of the Main Operational Directorate" in speaker["role"]
+    assert data["sources"] == ["mod-ru-en"] and data["matches"] == []
 
 
 async def test_a_restart_publishes_nothing_twice(

@@ -1,11 +1,20 @@
-"""Extraction: turn a fetched statement page into an `Article`.
+"""Extraction and enrichment: a fetched statement page in, an `Article`, then who
+said what and which watchlists it touches.
 
-`extract_article` is the pure, picklable function the process pool runs;
+`extract_article` and `enrich` are the pure, picklable functions the process
+pool runs; `stage.ExtractionStage` is how the event loop calls them.
 `clean_title` and the text helpers are exported for other stages and tests.
 
-    article.py  the extraction function, decoding and metadata assembly
-    titles.py   stripping site names from page titles
-    text.py     paragraphs, whitespace/Unicode normalisation, language
+    article.py     the extraction function, decoding and metadata assembly
+    rules.py       per-source rules: content, title and date selectors, removals
+    titles.py      stripping site names from page titles
+    text.py        paragraphs, whitespace/Unicode normalisation, language
+    chrome.py      telling site chrome (navigation, footers) from the statement
+    feedtext.py    the feed's own HTML as text, when the page cannot be had
+    quotes.py      direct quotations, their speakers and the speakers' roles
+    watchlists.py  watchlist terms and patterns found in a statement
+    enrich.py      quotes and watchlist matches of one statement version
+    stage.py       pool calls, rule misses, enrichment failures, alert routing
 """
 
 from monitor.extract.article import EMPTY, NOT_HTML, PARSE_ERROR, REASONS, extract_article

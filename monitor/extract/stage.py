@@ -1,0 +1,128 @@
+"""The extract stage as the event loop sees it: pool calls, their failures, their metrics.
+
+`extract_article` and `enrich` are pure functions for the process pool; this
+module is the one place that sends work there on behalf of polls and
+re-checks, so both extract a page the same way (the source's rules included:
+a re-check that ignored them would see an edit in every page).
+
+* `article()` extracts a fetched page with the source's rules. A rule that
+  matched nothing is logged and counted
+  (`statement_monitor_extraction_rule_misses_total{source_id, rule}`); generic
+  extraction stood in for it. A pool timeout is an `ExtractionError("timeout")`,
+  retriable.
+* `enrich()` adds quotes, speakers and watchlist matches to a statement. It
+  cannot lose a statement: if enrichment fails or times out, the statement goes
+  out without them, logged and counted
+  (`statement_monitor_enrichment_failures_total{source_id}`).
+* `alert_topics()` and `note_hits()` route a recorded event with watchlist
+  matches to the watchlists' topics, and count the hits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import structlog
+
+from monitor import metrics
+from monitor.errors import ExtractionError
+from monitor.extract.article import extract_article
+from monitor.extract.enrich import Enrichment, enrich
+from monitor.extract.watchlists import alert_topics, applies_to
+from monitor.models import Article, Event, Source, Statement, Watchlist
+from monitor.pool import PoolTimeout, WorkerPool
+
+__all__ = ["ExtractionStage", "matched_watchlists"]
+
+log = structlog.get_logger(__name__)
+
+
+class ExtractionStage:
+    """Extraction and enrichment in the worker pool, for every caller alike."""
+
+    def __init__(
+        self, pool: WorkerPool, *, timeout: float, watchlists: tuple[Watchlist, ...] = ()
+    ) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._watchlists = watchlists
+
+    async def article(
+        self,
+        source: Source,
+        body: bytes,
+        *,
+        url: str,
+        feed_title: str | None = None,
+        feed_published_at: dt.datetime | None = None,
+    ) -> Article:
+        """The page extracted with the source's rules.
+
+        Raises:
+            ExtractionError: from extraction (not retriable), or `timeout` (retriable).
+        """
+        try:
+            article: Article = await self._pool.run(
+                self._timeout,
+                extract_article,
+                body,
+                url=url,
+                feed_title=feed_title,
+                feed_published_at=feed_published_at,
+                rules=source.rules,
+            )
+        except PoolTimeout as exc:
+            raise ExtractionError("timeout", str(exc), retriable=True) from exc
+        for rule in article.rule_misses:
+            metrics.EXTRACTION_RULE_MISSES.labels(source_id=source.id, rule=rule).inc()
+            log.warning(
+                "extraction_rule_missed",
+                source_id=source.id,
+                url=url,
+                rule=rule,
+                hint=f"the {rule} of this source matched nothing on the page; "
+                "generic extraction was used instead (check the selector with "
+                "`monitor extract URL --source ID`)",
+            )
+        return article
+
+    async def enrich(self, source: Source, statement: Statement) -> Statement:
+        """The statement with its quotes, speakers and watchlist matches."""
+        watchlists = tuple(w for w in self._watchlists if applies_to(w, source.id))
+        try:
+            found: Enrichment = await self._pool.run(
+                self._timeout, enrich, statement.title, statement.text, watchlists
+            )
+        except PoolTimeout as exc:
+            return self._unenriched(source, statement, f"timeout: {exc}")
+        except Exception as exc:  # a bug in enrichment must not cost the statement
+            return self._unenriched(source, statement, repr(exc))
+        return dataclasses.replace(
+            statement, quotes=found.quotes, speakers=found.speakers, matches=found.matches
+        )
+
+    def alert_topics(self, event: Event) -> tuple[str, ...]:
+        """The watchlist topics the event also goes to, by its `data.matches`."""
+        return alert_topics(matched_watchlists(event), self._watchlists, exclude=event.topic)
+
+    def note_hits(self, event: Event) -> None:
+        """Count a recorded event's hits: one per watchlist it matched."""
+        for watchlist in matched_watchlists(event):
+            metrics.WATCHLIST_HITS.labels(watchlist=watchlist).inc()
+
+    def _unenriched(self, source: Source, statement: Statement, error: str) -> Statement:
+        metrics.ENRICHMENT_FAILURES.labels(source_id=source.id).inc()
+        log.error(
+            "enrichment_failed",
+            source_id=source.id,
+            url=statement.url,
+            statement_id=statement.statement_id,
+            error=error,
+        )
+        return statement
+
+
+def matched_watchlists(event: Event) -> set[str]:
+    """The ids of the watchlists in an event's `data.matches` (any event type)."""
+    return {str(match["watchlist"]) for match in event.data.get("matches") or ()}
