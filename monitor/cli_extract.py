@@ -21,8 +21,9 @@ import cssselect
 
 from monitor.config import Config
 from monitor.errors import ExtractionError
-from monitor.events import content_hash, rfc3339
+from monitor.events import content_hash, quotes_data, rfc3339, speakers_data
 from monitor.extract import extract_article
+from monitor.extract.quotes import find_quotes
 from monitor.extract.rules import compile_selector
 from monitor.fetch import Fetcher
 from monitor.models import Article, ExtractionRules
@@ -33,7 +34,8 @@ _MAX_PAGE_BYTES = 20_000_000
 
 
 def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
-    """The event `data` fields that extraction fills."""
+    """The event `data` fields that extraction and enrichment fill (not watchlists)."""
+    quotes, speakers = find_quotes(article.text)
     return {
         "url": article.canonical_url or url,
         "title": article.title,
@@ -44,6 +46,8 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
         "authors": list(article.authors),
         "tags": list(article.tags),
         "content_hash": content_hash(article.title, article.text),
+        "quotes": quotes_data(quotes),
+        "speakers": speakers_data(speakers),
     }
 
 

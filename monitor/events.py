@@ -24,9 +24,10 @@ import difflib
 import hashlib
 import json
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
-from monitor.models import Event, Statement
+from monitor.models import Event, Quote, Speaker, Statement
 
 __all__ = [
     "CONTENT_TYPE",
@@ -43,8 +44,10 @@ __all__ = [
     "encode_record",
     "event_document",
     "event_id",
+    "quotes_data",
     "rfc3339",
     "source_uri",
+    "speakers_data",
     "statement_data",
     "statement_key",
 ]
@@ -97,6 +100,16 @@ def rfc3339(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def quotes_data(quotes: Iterable[Quote]) -> list[dict[str, Any]]:
+    """`data.quotes`: `{text, speaker, verb}` per quotation."""
+    return [{"text": q.text, "speaker": q.speaker, "verb": q.verb} for q in quotes]
+
+
+def speakers_data(speakers: Iterable[Speaker]) -> list[dict[str, Any]]:
+    """`data.speakers`: `{name, role}` per speaker."""
+    return [{"name": s.name, "role": s.role} for s in speakers]
+
+
 def statement_data(statement: Statement) -> dict[str, Any]:
     """The `data` of a statement event: the fields of the contract, JSON-ready."""
     return {
@@ -118,11 +131,8 @@ def statement_data(statement: Statement) -> dict[str, Any]:
         "version": statement.version,
         "backfill": statement.backfill,
         "extraction_error": statement.extraction_error,
-        "quotes": [
-            {"text": quote.text, "speaker": quote.speaker, "verb": quote.verb}
-            for quote in statement.quotes
-        ],
-        "speakers": [{"name": s.name, "role": s.role} for s in statement.speakers],
+        "quotes": quotes_data(statement.quotes),
+        "speakers": speakers_data(statement.speakers),
         "matches": [
             {"watchlist": m.watchlist, "term": m.term, "count": m.count}
             for m in statement.matches
