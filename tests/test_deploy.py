@@ -41,6 +41,8 @@ EXPECTED_ALERTS = {
     "StatementMonitorNoStatements",
     "StatementMonitorDown",
     "StatementMonitorBrokerDown",
+    "StatementMonitorExtractionRuleMiss",
+    "StatementMonitorEnrichmentFailing",
 }
 SEVERITIES = {"critical", "warning", "info"}
 STATE_DIR = "/var/lib/statement-monitor"
