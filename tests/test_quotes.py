@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -441,3 +442,184 @@ def test_nested_marks_of_another_style_stay_inside() -> None:
             verb="заявил",
         ),
     )
+
+
+# --- lead-in paragraphs ending with a colon (GOV.UK, German ministries) -----------------
+
+
+def test_colon_paragraph_attributes_the_quote_paragraphs_after_it() -> None:
+    text = (
+        "Energy Secretary Margaret Hollis said:\n\n"
+        "“Families off the gas grid have faced some of the highest heating bills in the country. "
+        "This scheme will help them switch.”\n\n"
+        "“We have listened to installers and households, and we have made the application "
+        "simpler.”"
+    )
+    quotes, speakers = find_quotes(text)
+    # A continuation paragraph keeps the speaker; its verb is None, as for “A,” he said. “B.”
+    assert [(q.speaker, q.verb) for q in quotes] == [
+        ("Margaret Hollis", "said"),
+        ("Margaret Hollis", None),
+    ]
+    assert quotes[0].text.endswith("This scheme will help them switch.")
+    assert speakers == (Speaker(name="Margaret Hollis", role="Energy Secretary"),)
+
+
+def test_colon_paragraph_after_an_introductory_sentence() -> None:
+    text = (
+        "The scheme opens on 1 April. Commenting on the launch, Energy Secretary Margaret "
+        "Hollis said:\n\n“This scheme will help families switch to cleaner heating.”"
+    )
+    quotes, _ = find_quotes(text)
+    assert [(q.speaker, q.verb) for q in quotes] == [("Margaret Hollis", "said")]
+
+
+@pytest.mark.parametrize(
+    ("text", "speaker", "verb", "role"),
+    [
+        (
+            "Bundesministerin Sabine Kellermann erklärt dazu:\n\n"
+            "„Wer mit Steuergeld bezahlt wird, muss seine Beschäftigten anständig bezahlen.“",
+            "Sabine Kellermann",
+            "erklärt",
+            "Bundesministerin",
+        ),
+        (
+            "Министр иностранных дел Сергей Лавров заявил:\n\n«Мы готовы к диалогу.»",
+            "Сергей Лавров",
+            "заявил",
+            "Министр иностранных дел",
+        ),
+        (
+            "La ministre Catherine Vautrin a déclaré :\n\n« Nous agirons sans attendre. »",
+            "Catherine Vautrin",
+            "a déclaré",
+            "ministre",
+        ),
+    ],
+)
+def test_colon_paragraph_in_german_russian_french(
+    text: str, speaker: str, verb: str, role: str
+) -> None:
+    quotes, speakers = find_quotes(text)
+    assert [(q.speaker, q.verb) for q in quotes] == [(speaker, verb)]
+    assert speakers == (Speaker(name=speaker, role=role),)
+
+
+def test_narrative_paragraph_breaks_the_colon_chain() -> None:
+    text = (
+        "Energy Secretary Margaret Hollis said:\n\n"
+        "“This scheme will help families switch to cleaner heating.”\n\n"
+        "Installers must be certified under the certification scheme.\n\n"
+        "“Applications will be checked by an independent body.”"
+    )
+    quotes, _ = find_quotes(text)
+    assert [q.speaker for q in quotes] == ["Margaret Hollis", None]
+
+
+def test_narrative_between_colon_paragraph_and_quote_breaks_the_attribution() -> None:
+    text = (
+        "Energy Secretary Margaret Hollis said:\n\n"
+        "The scheme opens on 1 April for three years.\n\n"
+        "“Applications will be checked by an independent body.”"
+    )
+    quotes, _ = find_quotes(text)
+    assert [(q.speaker, q.verb) for q in quotes] == [(None, None)]
+
+
+def test_colon_paragraph_without_a_reporting_verb_attributes_nothing() -> None:
+    text = "Key facts:\n\n“The scheme opens on 1 April and runs for three years.”"
+    quotes, _ = find_quotes(text)
+    assert [(q.speaker, q.verb) for q in quotes] == [(None, None)]
+
+
+# --- present tense and "said the Governor, Name" ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "verbs"),
+    [
+        (
+            "“We act,” says Jane Doe. “Prices fall,” Jane Doe states. “More,” she adds. "
+            "“Rates hold,” she notes. “Wages rise,” she stresses. “Jobs grow,” she explains.",
+            ["says", "states", "adds", "notes", "stresses", "explains"],
+        ),
+        (
+            "„Wir handeln“, sagt Olaf Scholz. „Die Lage ist ernst“, erklärt er. "
+            "„Das ist wichtig“, betont er. „Wir bleiben dran“, ergänzt er.",
+            ["sagt", "erklärt", "betont", "ergänzt"],
+        ),
+        (
+            "«Мы готовы», — заявляет Сергей Лавров. «Это важно», — говорит он. "
+            "«Решение принято», — отмечает он. «Мы открыты», — подчёркивает он.",
+            ["заявляет", "говорит", "отмечает", "подчёркивает"],
+        ),
+        (
+            "« Nous agirons », déclare Jean Dupont. « La France tiendra », affirme-t-il. "
+            "« Rien ne change », souligne Jean Dupont. « Tout est prêt », indique-t-il.",
+            ["déclare", "affirme", "souligne", "indique"],
+        ),
+    ],
+)
+def test_present_tense_reporting_verbs(text: str, verbs: list[str]) -> None:
+    quotes, speakers = find_quotes(text)
+    assert [q.verb for q in quotes] == verbs
+    assert len(speakers) == 1
+    assert all(q.speaker == speakers[0].name for q in quotes)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "“Rates will stay where they are,” said the Governor, Elena Marković.",
+        "“Rates will stay where they are,” said Governor Elena Marković.",
+        "“Rates will stay where they are,” said the Governor Elena Marković at the meeting.",
+    ],
+)
+def test_said_the_title_then_the_name(text: str) -> None:
+    quotes, speakers = find_quotes(text)
+    assert [(q.speaker, q.verb) for q in quotes] == [("Elena Marković", "said")]
+    assert speakers == (Speaker(name="Elena Marković", role="Governor"),)
+
+
+def test_said_the_title_then_a_non_name_is_no_speaker() -> None:
+    quotes, _ = find_quotes("“Rates will stay where they are,” said the Governor, in Frankfurt.")
+    assert [(q.speaker, q.verb) for q in quotes] == [(None, "said")]
+
+
+def test_the_title_later_refers_to_the_named_speaker_with_that_role() -> None:
+    text = (
+        "“Rates will stay where they are,” said Governor Elena Marković.\n\n"
+        "The bank kept its three key rates unchanged.\n\n"
+        "“Inflation is coming down,” the Governor said."
+    )
+    quotes, speakers = find_quotes(text)
+    assert [(q.speaker, q.verb) for q in quotes] == [
+        ("Elena Marković", "said"),
+        ("Elena Marković", "said"),
+    ]
+    assert speakers == (Speaker(name="Elena Marković", role="Governor"),)
+
+
+# --- the official-layout bench pages -----------------------------------------------------
+
+BENCH_PAGES = Path(__file__).resolve().parents[1] / "bench/pages"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("gov-press-release-share", [("Margaret Hollis", "said"), ("Margaret Hollis", None)]),
+        ("de-ministerium-pressemitteilung", [("Sabine Kellermann", "erklärt")]),
+        ("central-bank-rates", [("Elena Marković", "said"), ("Elena Marković", None)]),
+        ("whitehouse-statement-wp", [("Dana Whitfield", "said"), ("Dana Whitfield", None)]),
+        # "a déclaré la ministre": no name anywhere, so no speaker rather than a guess.
+        ("fr-ministere-communique", [(None, "a déclaré")]),
+    ],
+)
+def test_bench_pages_expected_speakers(case: str, expected: list[tuple[str | None, str]]) -> None:
+    path = BENCH_PAGES / case / "expected.txt"
+    if not path.exists():
+        pytest.skip(f"bench page not found at {path}")
+    quotes, _ = find_quotes(path.read_text(encoding="utf-8"))
+    assert [(q.speaker, q.verb) for q in quotes] == expected

@@ -12,11 +12,18 @@ Approach, in four passes, each linear in the text or bounded per quotation:
    open mark; an opener that never closes is dropped and what it enclosed is
    kept. Stack depth, marks scanned and quotations returned are all capped.
 2. **Attribute** each quotation from a bounded window of its own sentence:
-   after it (`“…,” said X`, `“…,” X said`, `“…,” he added`, `« … », a déclaré
-   X`, `„…“, so X`, `«…», — заявил X`) or before it (`X said: “…”`, `According
-   to X, “…”`, `Selon X, « … »`, `По словам X, «…»`). A pronoun or a job
-   description ("the minister") carries the last named speaker forward; a
-   quotation right after an attributed one continues it.
+   after it (`“…,” said X`, `“…,” X said`, `“…,” said the Governor, X`,
+   `“…,” he added`, `« … », a déclaré X`, `„…“, so X`, `«…», — заявил X`) or
+   before it (`X said: “…”`, `According to X, “…”`, `Selon X, « … »`,
+   `По словам X, «…»`). Reporting verbs come in past and present tense
+   ("says", "sagt", "заявляет", "déclare"). A quotation opening its paragraph
+   may be introduced by the paragraph before it when that ends with a colon,
+   the press-release layout (`Energy Secretary X said:`, blank line, `“…”`;
+   `Bundesministerin X erklärt dazu:`). A pronoun or a job description ("the
+   minister") carries the last named speaker forward when it fits their role;
+   a quotation right after an attributed one, with no words between (such as
+   the next paragraph of a colon-introduced statement), continues it with the
+   same speaker and verb None; any narrative text between breaks the chain.
 3. **Filter scare quotes**: an unattributed quotation is kept (speaker None)
    only when it reads as a sentence, so “hot line” and “Syrian Free Army” are
    not quotations.
@@ -36,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 from monitor.models import Quote, Speaker
@@ -206,12 +214,13 @@ _THAT_WORDS = _words("that que qu' qu’ dass что")
 # --- reporting verbs -------------------------------------------------------
 
 _EN_VERBS = _words("""
-said says say stated states stressed stresses noted told tells added adds explained explains
+said says say stated states stressed stresses noted notes told tells added adds explained explains
 reminded reminds emphasized emphasised emphasizes emphasises underlined underlines declared
 declares announced announces warned warns continued continues remarked insisted insists
-highlighted replied replies asked commented observed argued claimed confirmed concluded
-wrote writes recalled acknowledged affirmed assured responded answered admitted underscored
-reiterated clarified mentioned indicated urged cautioned promised vowed
+highlighted highlights replied replies asked commented comments observed observes argued
+argues claimed confirmed confirms concluded wrote writes recalled recalls acknowledged affirmed
+assured responded answered admitted underscored underscores reiterated reiterates clarified
+mentioned indicated urged urges cautioned promised vowed
 """)
 _EN_PHRASES = ("pointed out", "points out", "went on")
 _FR_PARTICIPLES = _words("""
@@ -227,6 +236,7 @@ _DE_VERBS = _words("""
 sagte sagt sagten erklärte erklärt erklärten betonte betont betonten unterstrich unterstreicht
 bekräftigte ergänzte ergänzt fügte meinte meint warnte warnt mahnte versicherte kritisierte
 forderte bemerkte antwortete fragte teilte hob sprach schrieb
+fügt bekräftigt versichert bemerkt hebt
 """)
 _RU_VERBS = _words("""
 заявил сказал подчеркнул отметил добавил пояснил сообщил указал напомнил заметил
@@ -702,7 +712,27 @@ def _parse_after_verb(phrase: str) -> _Who | None:
     if who is not None and who.kind == "name":
         appositive = _appositive_role(_first_clause(rest)) if rest else None
         return _Who("name", name=who.name, role=_join_roles(who.role, appositive))
+    if who is not None and who.kind == "description" and rest:
+        # "said the Governor, Elena Marković": the name is in apposition to the title.
+        name = _appositive_name(_first_clause(rest))
+        if name is not None:
+            return _Who("name", name=name, role=_role_from(main, tokens))
     return who
+
+
+def _appositive_name(segment: str) -> str | None:
+    """A segment that is only a person's name, perhaps after title words: "Elena Marković"."""
+    tokens = _tokens(segment)
+    if not tokens or len(tokens) > 6:
+        return None
+    found = _trailing_name(tokens, 0, len(tokens))
+    if found is None or found[1] != len(tokens):
+        return None
+    if not all(_is_title(t.text) for t in tokens[: found[0]]):
+        return None
+    if not all(_adjacent(segment, a, b) for a, b in pairwise(tokens)):
+        return None
+    return _span_text(segment, tokens, *found)
 
 
 def _verb_text(verb: str) -> tuple[str, bool]:
@@ -797,7 +827,30 @@ class _Attributor:
         return _Attribution(who, verb, clause_end) if who else None
 
     def attribute_before(self, lower: int, start: int, end: int) -> _Attribution | None:
-        window = self._before_window(lower, start)
+        return self._attribute_leading(self._before_window(lower, start), end)
+
+    def attribute_lead_in(self, lower: int, start: int, end: int) -> _Attribution | None:
+        """A quotation opening its paragraph, introduced by the paragraph before it
+        ending with a colon: "Energy Secretary Margaret Hollis said:" + blank line."""
+        window = self._lead_in_window(lower, start)
+        return self._attribute_leading(window, end) if window else None
+
+    def _lead_in_window(self, lower: int, start: int) -> str | None:
+        """The end of the paragraph before the quotation's, when that ends with ":"
+        and only blank lines separate the two; else None."""
+        lo = max(lower, start - CONTEXT_CHARS)
+        window = self.text[lo:start]
+        body = window.rstrip()
+        if not body.endswith(":") or not _BLANK_LINE.search(window, len(body)):
+            return None
+        blanks = list(_BLANK_LINE.finditer(body))
+        if blanks:
+            body = body[blanks[-1].end() :]
+        ends = _sentence_ends(body)
+        return body[ends[-1] :] if ends else body
+
+    def _attribute_leading(self, window: str, end: int) -> _Attribution | None:
+        """An attribution in `window`, the text running into a quotation that ends at `end`."""
         possessive = _POSSESSIVE_ACCORDING.search(window)
         if possessive:
             return _Attribution(_Who("pronoun"), "по словам", end)
@@ -1050,9 +1103,11 @@ def _collect(text: str, spans: list[tuple[int, int]]) -> tuple[list[_Found], _At
             continue
         lower = previous.clause_end if previous else 0
         limit = spans[i + 1][0] if i + 1 < len(spans) else len(text)
-        attribution = attributor.attribute_after(
-            raw_quote, end, limit
-        ) or attributor.attribute_before(lower, start, end)
+        attribution = (
+            attributor.attribute_after(raw_quote, end, limit)
+            or attributor.attribute_before(lower, start, end)
+            or attributor.attribute_lead_in(lower, start, end)
+        )
         if attribution is not None:
             attributor.note_stated_role(attribution.who)
             if attribution.who.kind != "name":
