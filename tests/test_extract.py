@@ -573,3 +573,23 @@ def test_readability_corpus_page(case: str) -> None:
     assert shingle_f1(article.text, expected) >= 0.8
     if metadata.get("lang"):
         assert article.language == metadata["lang"][:2].lower()
+
+
+@pytest.mark.parametrize(
+    ("broken", "mended"),
+    [
+        ("He said \u00e2\u20ac\u0153We will act\u00e2\u20ac\x9d.", "He said “We will act”."),
+        ("\u00e2\u20ac\u017eWir handeln\u00e2\u20ac\u0153, sagte sie.", "„Wir handeln“, sagte sie."),
+        ("\u00c2\u00ab Nous agirons \u00c2\u00bb", "« Nous agirons »"),
+        ("``We will act,'' he said.", "“We will act,” he said."),
+        ("‘‘We will act,’’ he said.", "“We will act,” he said."),
+        ("\uff02We will act\uff02 and \u301dso\u301e", '"We will act" and “so”'),
+        # The marks of each language stay as they are.
+        ("„Wir handeln“ «Мы» “We” « Nous »", "„Wir handeln“ «Мы» “We” « Nous »"),
+        ("It’s the minister’s ‘view’.", "It’s the minister’s ‘view’."),
+    ],
+)
+def test_quotation_marks_are_mended_not_replaced(broken: str, mended: str) -> None:
+    from monitor.extract.text import normalize_whitespace
+
+    assert normalize_whitespace(broken) == mended

@@ -7,8 +7,11 @@ said to be in:
   `table`/`row`/`cell`, `quote`, `lb`, inline `hi`/`ref`) into paragraphs, one
   per block or line break, in one linear walk;
 * `normalize_whitespace` collapses whitespace inside a paragraph, drops
-  invisible characters and applies Unicode NFC. Typographic quotes are kept as
-  they are: a later stage attributes quotations by them;
+  invisible characters and applies Unicode NFC; `normalize_quotes` mends the
+  quotation marks: UTF-8 quotes read as cp1252 (`â€œ`) and stand-ins for them
+  (`＂`, `〝…〞`, ``` ``…'' ```, `‘‘…’’`) become the marks they stand for. The
+  marks of each language („…“, «…», “…”) are kept as they are: they are part of
+  the text, and quotes.py attributes quotations by them;
 * `join_paragraphs` separates paragraphs by exactly one blank line;
 * `normalize_language_tag` / `detect_language` / `choose_language` produce an
   ISO 639-1 code from a declared tag (`<html lang>`) or from py3langid;
@@ -35,6 +38,7 @@ __all__ = [
     "is_server_footer",
     "join_paragraphs",
     "normalize_language_tag",
+    "normalize_quotes",
     "normalize_whitespace",
     "overlap",
     "paragraphs_from_xml",
@@ -111,9 +115,36 @@ _LANGUAGE_TAG = re.compile(r"([A-Za-z]{2})(?:[-_][A-Za-z0-9]{1,8})*")
 
 
 def normalize_whitespace(text: str) -> str:
-    """NFC-normalise `text`, drop invisible characters and collapse all whitespace."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    """NFC-normalise `text`, mend its quotation marks, drop invisible characters and
+    collapse all whitespace."""
+    text = _INVISIBLE.sub("", normalize_quotes(unicodedata.normalize("NFC", text)))
     return _WHITESPACE.sub(" ", text).strip()
+
+
+# Quotation marks as they arrive broken: UTF-8 read as cp1252 (a page that lies about
+# its charset), and stand-ins typed or converted in place of the real marks.
+_QUOTE_MOJIBAKE = {
+    "â€œ": "“",
+    "â€\x9d": "”",
+    "â€ž": "„",
+    "â€˜": "‘",
+    "â€™": "’",
+    "Â«": "«",
+    "Â»": "»",
+}
+_QUOTE_STAND_INS = str.maketrans({"＂": '"', "〝": "“", "〞": "”", "〟": "„"})
+_DOUBLED_QUOTE = re.compile(r"(?:``|‘‘)(?=\S)(.{1,2000}?)(?<=\S)(?:''|’’)")
+_MOJIBAKE = re.compile("|".join(re.escape(k) for k in _QUOTE_MOJIBAKE))
+
+
+def normalize_quotes(text: str) -> str:
+    """Quotation marks mended: mojibake and stand-ins made the marks they stand for."""
+    if "â" in text or "Â" in text:
+        text = _MOJIBAKE.sub(lambda m: _QUOTE_MOJIBAKE[m.group()], text)
+    text = text.translate(_QUOTE_STAND_INS)
+    if "``" in text or "‘‘" in text:
+        text = _DOUBLED_QUOTE.sub(r"“\1”", text)
+    return text
 
 
 def join_paragraphs(paragraphs: Iterable[str]) -> str:
