@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 
@@ -22,6 +23,7 @@ import structlog
 
 from monitor import __version__, metrics
 from monitor.config import Config, KafkaConfig
+from monitor.coordination import Coordinator
 from monitor.fetch import Fetcher, HostLimits
 from monitor.fetch.robots import RobotsCache
 from monitor.models import Source
@@ -34,7 +36,7 @@ from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import StateStore
-from monitor.websub import WebSubManager
+from monitor.websub import PushHandler, WebSubManager
 
 __all__ = ["SHUTDOWN_BUDGET", "Service", "build_fetcher", "run_service"]
 
@@ -77,7 +79,12 @@ class Service:
         self.server: HealthServer | None = None
         self.websub: WebSubManager | None = None
         self._polls: set[asyncio.Task[None]] = set()
+        self._polling: dict[str, asyncio.Task[None]] = {}  # the poll in flight per source
         self._rechecking: asyncio.Task[None] | None = None
+        self.coordinator: Coordinator | None = None
+        # With coordination the scheduler starts empty: the group assigns the sources.
+        self.scheduler = Scheduler([] if config.coordination else self.sources)
+        self._by_id = {source.id: source for source in self.sources}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
@@ -100,6 +107,16 @@ class Service:
             on_hub=self._hub_found,
             robots=robots,
         )
+        if self.config.coordination is not None:
+            self.coordinator = Coordinator(
+                self.config.coordination,
+                kafka_config,
+                bootstrap_servers=bootstrap,
+                sources=self.sources,
+                store=self.store,
+                on_assigned=self._sources_assigned,
+                on_revoked=self._sources_revoked,
+            )
         rechecker = Rechecker(
             self.config,
             self.sources,
@@ -108,13 +125,14 @@ class Service:
             pool=self.pool,
             outbox=relay,
             robots=robots,
+            owns=self.coordinator.owns if self.coordinator is not None else None,
         )
         if self.config.websub.active and self.config.metrics.enabled:
             # The callbacks live on the metrics port: `websub.callback_base` must reach it.
             self.websub = WebSubManager(
                 self.config.websub,
                 self.sources,
-                process=poller.process_pushed,
+                process=self._owned_only(poller.process_pushed),
                 guard=self.fetcher.guard,
                 user_agent=self.config.fetch.user_agent,
                 max_body_bytes=self.config.fetch.max_feed_bytes,
@@ -133,8 +151,9 @@ class Service:
         if self.websub is not None:
             # After the server: a hub verifies (un)subscriptions at once, on our port.
             await self.websub.start()
-        for source in self.sources:
-            metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
+        if self.coordinator is None:
+            for source in self.sources:
+                metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
         log.info(
             "service_started",
             version=__version__,
@@ -146,6 +165,9 @@ class Service:
 
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         scheduling = asyncio.create_task(self._schedule(poller), name="scheduler")
+        if self.coordinator is not None:
+            # Joins the group; shards are assigned in the background, then polled.
+            await self.coordinator.start()
         self._rechecking = asyncio.create_task(rechecker.run(), name="recheck")
         renewing = (
             asyncio.create_task(self.websub.run(), name="websub-renewal") if self.websub else None
@@ -177,15 +199,60 @@ class Service:
         )
 
     async def _schedule(self, poller: Poller) -> None:
-        scheduler = Scheduler(self.sources)
-        self._scheduler = scheduler
+        scheduler = self.scheduler
         slots = asyncio.Semaphore(self.config.fetch.max_concurrent_polls)
         async for source, lateness in scheduler.due():
             metrics.SCHEDULER_LAG.observe(lateness)
             await slots.acquire()
             task = asyncio.create_task(self._poll(poller, scheduler, source, slots))
             self._polls.add(task)
+            self._polling[source.id] = task
             task.add_done_callback(self._polls.discard)
+            task.add_done_callback(functools.partial(self._poll_done, source.id))
+
+    def _poll_done(self, source_id: str, task: asyncio.Task[None]) -> None:
+        if self._polling.get(source_id) is task:
+            del self._polling[source_id]
+
+    # -- coordination ------------------------------------------------------------
+
+    async def _sources_assigned(self, source_ids: frozenset[str]) -> None:
+        """Shards assigned to this instance (their state restored): poll their sources."""
+        sources = [self._by_id[i] for i in sorted(source_ids) if i in self._by_id]
+        for source in sources:
+            metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
+        self.scheduler.add(sources)
+
+    async def _sources_revoked(self, source_ids: frozenset[str]) -> None:
+        """Shards taken away: stop scheduling their sources and wait for their polls in
+        flight, so that the next owner never polls a source at the same time."""
+        self.scheduler.remove(source_ids)
+        inflight = {self._polling[i] for i in source_ids if i in self._polling}
+        if inflight:
+            _, unfinished = await asyncio.wait(inflight, timeout=_POLL_GRACE)
+            for task in unfinished:
+                task.cancel()  # safe: unrecorded entries are found again by the next owner
+            if unfinished:
+                await asyncio.wait(unfinished, timeout=1.0)
+        for source_id in source_ids:
+            metrics.forget_source(source_id)
+
+    def _owned_only(self, process: PushHandler) -> PushHandler:
+        """A WebSub push for a source another instance now polls is acknowledged and left
+        to that instance's polls (its own subscription, once renewed, brings it there)."""
+        coordinator = self.coordinator
+        if coordinator is None:
+            return process
+
+        async def handle(
+            source: Source, body: bytes, content_type: str | None, *, url: str | None = None
+        ) -> object:
+            if not coordinator.owns(source.id):
+                log.info("websub_push_for_other_instance", source_id=source.id)
+                return None
+            return await process(source, body, content_type, url=url)
+
+        return handle
 
     async def _poll(
         self, poller: Poller, scheduler: Scheduler, source: Source, slots: asyncio.Semaphore
@@ -239,6 +306,10 @@ class Service:
             await relay_task
         remaining = max(SHUTDOWN_BUDGET - (time.monotonic() - started), 0.5)
         drained = await self.relay.drain(timeout=remaining)
+        if self.coordinator is not None:
+            # After the drain: the statements just acknowledged go to the state topic
+            # too, then the group hands our shards to the others.
+            await self.coordinator.stop()
         await sink.stop()
         await self.fetcher.close()
         self.pool.close()

@@ -42,6 +42,7 @@ from monitor.models import ExtractionRules, Source, Watchlist
 __all__ = [
     "ENV_PREFIX",
     "Config",
+    "CoordinationConfig",
     "DefaultsConfig",
     "FetchConfig",
     "HostConfig",
@@ -424,6 +425,50 @@ class WebSubConfig(_Strict):
         return self.enabled and self.callback_base is not None
 
 
+class CoordinationConfig(_Strict):
+    """`coordination`: instances with one `group_id` split the sources through Kafka.
+
+    The sources are hashed into `shards`; each shard is a partition of the control
+    topic, assigned to one instance by the consumer-group protocol. What must travel
+    with a source (validators, the statements it has seen) is in the compacted state
+    topic, one partition per shard. See monitor/coordination.py and docs/operations.md.
+    """
+
+    group_id: str
+    shards: int = Field(default=32, ge=1, le=1024)
+    control_topic: str | None = None  # default: "<group_id>.control"
+    state_topic: str | None = None  # default: "<group_id>.state"
+    session_timeout: Duration = 30.0  # a dead instance's sources move within this
+    heartbeat_interval: Duration = 3.0
+
+    @field_validator("group_id")
+    @classmethod
+    def _group_id_is_a_topic_prefix(cls, value: str) -> str:
+        return _check_topic(value)
+
+    @field_validator("control_topic", "state_topic")
+    @classmethod
+    def _topics_are_legal(cls, value: str | None) -> str | None:
+        return None if value is None else _check_topic(value)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> CoordinationConfig:
+        if self.heartbeat_interval * 3 > self.session_timeout:
+            raise PydanticCustomError(
+                "heartbeat_interval",
+                "heartbeat_interval: must be at most a third of session_timeout",
+            )
+        return self
+
+    @property
+    def control(self) -> str:
+        return self.control_topic or f"{self.group_id}.control"
+
+    @property
+    def state(self) -> str:
+        return self.state_topic or f"{self.group_id}.state"
+
+
 class Config(_Strict):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     state: StateConfig = Field(default_factory=StateConfig)
@@ -435,6 +480,8 @@ class Config(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
     watchlists: list[WatchlistConfig] = Field(default_factory=list)
+    # Several instances sharing the sources; None: one instance on SQLite alone.
+    coordination: CoordinationConfig | None = None
 
     @model_validator(mode="after")
     def _source_ids_are_unique(self) -> Config:

@@ -11,11 +11,16 @@ counters and gauges.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 __all__ = [
     "BROKER_UP",
     "BUILD_INFO",
+    "COORDINATION_REBALANCES",
+    "COORDINATION_SHARDS",
+    "COORDINATION_SOURCES",
     "ENRICHMENT_FAILURES",
     "EVENTS_PUBLISHED",
     "EXTRACTION_FAILURES",
@@ -46,10 +51,13 @@ __all__ = [
     "STATEMENTS_RECORDED_SILENTLY",
     "STATEMENTS_RETRACTED",
     "STATEMENTS_UPDATED",
+    "STATE_RESTORE_DURATION",
+    "STATE_RESTORE_FAILURES",
     "WATCHLIST_HITS",
     "WEBSUB_ACTIVE",
     "WEBSUB_NOTIFICATIONS",
     "WEBSUB_REQUESTS",
+    "forget_source",
 ]
 
 _NS = "statement_monitor"
@@ -236,3 +244,47 @@ WEBSUB_ACTIVE = Gauge(
     "WebSub subscriptions verified by their hub and not yet expired.",
 )
 BUILD_INFO = Info(f"{_NS}_build", "Version of statement-monitor.")
+
+# -- coordination (several instances sharing the sources; monitor/coordination.py) --
+COORDINATION_SHARDS = Gauge(
+    f"{_NS}_coordination_shards",
+    "Shards (partitions of the control topic) this instance owns; 0 while it owns none.",
+)
+COORDINATION_SOURCES = Gauge(
+    f"{_NS}_coordination_sources",
+    "Sources this instance polls (those hashed into its shards).",
+)
+COORDINATION_REBALANCES = Counter(
+    f"{_NS}_coordination_rebalances",
+    "Rebalances of the coordination group seen by this instance (each assignment).",
+)
+STATE_RESTORE_DURATION = Histogram(
+    f"{_NS}_state_restore_duration_seconds",
+    "Time to restore the state of newly assigned shards from the state topic.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+STATE_RESTORE_FAILURES = Counter(
+    f"{_NS}_state_restore_failures",
+    "Restores of shard state from the state topic that failed (the shards are not polled "
+    "until a restore succeeds).",
+)
+
+# Per-source gauges: what an instance shows of a source it polls. With coordination,
+# a source that moves to another instance is forgotten here, so staleness alerts
+# never fire for a source this instance no longer polls.
+_PER_SOURCE_GAUGES = (
+    SOURCE_LAST_SUCCESS,
+    SOURCE_LAST_POLL,
+    SOURCE_CONSECUTIVE_ERRORS,
+    SOURCE_FAILING_SINCE,
+    SOURCE_BACKOFF,
+    SOURCE_EFFECTIVE_INTERVAL,
+    SOURCE_INTERVAL,
+)
+
+
+def forget_source(source_id: str) -> None:
+    """Drop the per-source gauges of a source this instance stopped polling."""
+    for gauge in _PER_SOURCE_GAUGES:
+        with contextlib.suppress(KeyError):  # never set here
+            gauge.remove(source_id)

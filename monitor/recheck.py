@@ -87,8 +87,11 @@ class Rechecker:
         outbox: OutboxRelay,
         robots: RobotsCache | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self._config = config
+        # With coordination: only the sources this instance polls now are re-checked.
+        self._owns = owns
         self._sources = {source.id: source for source in sources}
         self._store = store
         self._extract = ExtractionStage(
@@ -121,7 +124,10 @@ class Rechecker:
         """One batch: re-check what is due now. Returns how many were checked."""
         due: list[DueStatement] = []
         now = time.time()
-        for (interval, window), source_ids in self._groups.items():
+        for (interval, window), all_ids in self._groups.items():
+            source_ids = all_ids if self._owns is None else [i for i in all_ids if self._owns(i)]
+            if not source_ids:
+                continue
             due.extend(
                 self._store.due_for_recheck(
                     source_ids, interval=interval, window=window, limit=BATCH - len(due), now=now

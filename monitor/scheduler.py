@@ -70,16 +70,31 @@ class Scheduler:
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, str]] = []
         self._changed = asyncio.Event()
-        now = clock()
-        for source in sources:
-            # Spread the first polls a little, so start-up is not one thundering herd.
-            first = now + self._rng.uniform(0, min(initial_spread, source.interval))
-            self._entries[source.id] = _Entry(source, first, interval=source.interval)
-            metrics.SOURCE_EFFECTIVE_INTERVAL.labels(source_id=source.id).set(source.interval)
-            heapq.heappush(self._heap, (first, source.id))
+        self._initial_spread = initial_spread
+        self.add(sources)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def add(self, sources: Iterable[Source]) -> None:
+        """Schedule these sources, first polls soon (at start, or when coordination
+        assigns their shards to this instance). A source already scheduled stays as is."""
+        now = self._clock()
+        for source in sources:
+            if source.id in self._entries:
+                continue
+            # Spread the first polls a little, so start-up is not one thundering herd.
+            first = now + self._rng.uniform(0, min(self._initial_spread, source.interval))
+            self._entries[source.id] = _Entry(source, first, interval=source.interval)
+            metrics.SOURCE_EFFECTIVE_INTERVAL.labels(source_id=source.id).set(source.interval)
+            heapq.heappush(self._heap, (first, source.id))
+        self._changed.set()
+
+    def remove(self, source_ids: Iterable[str]) -> None:
+        """Stop scheduling these sources (their shards went to another instance). Their
+        heap items stay, and are skipped when they come up."""
+        for source_id in source_ids:
+            self._entries.pop(source_id, None)
 
     async def due(self) -> AsyncIterator[tuple[Source, float]]:
         """Yield `(source, lateness_seconds)` forever, as each source falls due."""

@@ -116,7 +116,7 @@ def test_a_schema_3_database_is_migrated_in_place(tmp_path: Path) -> None:
         assert "alias_of" in columns
         assert store.known("mod", ["k"])["k"].statement_id == "old"
         schema = store.db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
-        assert schema.fetchone()[0] == "4"
+        assert schema.fetchone()[0] == "5"
     finally:
         store.close()
 

@@ -235,4 +235,4 @@ async def test_a_database_of_the_previous_schema_is_upgraded_without_updates(
     # Only the new entry: the known one got its fingerprint silently (its hash differs,
     # but there was no feed-side change), and it is not re-checked (no last text).
     assert [(e["type"], e["data"]["guid"]) for e in received] == [(PUBLISHED, "g-2")]
-    assert version == "4"
+    assert version == "5"

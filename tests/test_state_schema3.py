@@ -29,7 +29,7 @@ def test_a_schema_2_database_is_migrated_in_place(tmp_path: Path) -> None:
         assert store.validators("old") == Validators('"e1"', None, "h1")
         assert store.has_seen("old") and store.discovered_url("old") is None
         version = store.db.execute("SELECT value FROM meta WHERE key='schema_version'")
-        assert version.fetchone()[0] == "4"
+        assert version.fetchone()[0] == "5"
         assert store.websub_subscriptions() == []
     finally:
         store.close()
