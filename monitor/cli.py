@@ -88,6 +88,16 @@ def check(config_path: Path | None, probe: bool) -> None:
     config = _load(config_path)
     topics = ", ".join(config.topics())
     click.echo(f"config OK: {len(config.sources)} sources, topics: {topics}")
+    if config.coordination is not None:
+        from monitor.coordination import ShardMap
+
+        shards = ShardMap.of(config.resolved_sources(), config.coordination.shards)
+        used = len(shards.by_shard)
+        click.echo(
+            f"coordination: group {config.coordination.group_id}, "
+            f"{config.coordination.shards} shards ({used} with sources), topics "
+            f"{config.coordination.control} and {config.coordination.state}"
+        )
     if probe:
         configure_logging("error", config.log.format, secrets=secret_values(config))
         from monitor.probe import format_table

@@ -184,3 +184,25 @@ async def test_a_shard_count_that_does_not_match_the_topic_is_refused(
                       kafka_bootstrap, [source(1)])
     with pytest.raises(CoordinationError, match=r"has 2 partitions but coordination\.shards is 3"):
         await asyncio.wait_for(second.coordinator._ensure_topics(), 30)
+
+
+def test_check_shows_the_coordination_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    from tests.test_config import run_cli
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "coordination: {group_id: mon, shards: 8}\n"
+        "sources:\n"
+        "  - {id: a, url: 'https://a.example/feed'}\n"
+        "  - {id: b, url: 'https://www.a.example/other'}\n"
+    )
+    good = run_cli("check", "--config", str(path))
+    assert good.returncode == 0, good.stderr
+    assert "coordination: group mon, 8 shards (1 with sources), topics mon.control and " \
+        "mon.state" in good.stdout
+    path.write_text("coordination: {group_id: mon, session_timeout: 3s}\n")
+    bad = run_cli("check", "--config", str(path))
+    assert bad.returncode == 2
+    assert "coordination: heartbeat_interval: must be at most a third of session_timeout" in (
+        bad.stdout + bad.stderr
+    )
