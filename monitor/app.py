@@ -308,8 +308,9 @@ class Service:
         drained = await self.relay.drain(timeout=remaining)
         if self.coordinator is not None:
             # After the drain: the statements just acknowledged go to the state topic
-            # too, then the group hands our shards to the others.
-            await self.coordinator.stop()
+            # too, then the group hands our shards to the others. Within the budget.
+            elapsed = time.monotonic() - started
+            await self.coordinator.stop(timeout=max(SHUTDOWN_BUDGET + 1.0 - elapsed, 1.0))
         await sink.stop()
         await self.fetcher.close()
         self.pool.close()

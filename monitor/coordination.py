@@ -204,28 +204,41 @@ class Coordinator:
             state_topic=self._config.state,
         )
 
-    async def stop(self) -> None:
-        """Hand the shards back: stop polling them, write their state out, leave the group."""
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Hand the shards back within `timeout` seconds: stop polling them, write their
+        state out (the caller drained the outbox first), then leave the group, so the
+        next owners restore the freshest state there is."""
+        deadline = asyncio.get_running_loop().time() + timeout
+
+        def left() -> float:
+            return max(deadline - asyncio.get_running_loop().time(), 0.1)
+
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        owned = self._owned
+        if owned:
+            await self._on_revoked(owned)  # no poll of them in flight from here on
+        try:
+            await asyncio.wait_for(self.write_out(owned), timeout=left() / 2)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # The next owner re-extracts what it lacks: a duplicate, same id.
+            log.warning("state_write_out_failed", error=str(exc) or type(exc).__name__)
+        self._shards, self._owned = frozenset(), frozenset()
+        self._report()
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                # Leaving the group revokes our shards through the listener first.
-                await asyncio.wait_for(consumer.stop(), timeout=10)
-            except (KafkaError, TimeoutError, OSError) as exc:
-                log.warning("coordination_leave_failed", error=str(exc))
-        await self._release(self._shards, kept=False)
         producer, self._producer = self._producer, None
-        if producer is not None:
+        for name, client in (("consumer", consumer), ("producer", producer)):
+            if client is None:
+                continue
             try:
-                await asyncio.wait_for(producer.stop(), timeout=5)
+                await asyncio.wait_for(client.stop(), timeout=left())
             except (KafkaError, TimeoutError, OSError) as exc:
-                log.warning("coordination_producer_stop_failed", error=str(exc))
+                log.warning("coordination_stop_failed", client=name, error=str(exc))
+        log.info("coordination_stopped", group_id=self._config.group_id)
 
     # -- rebalances -----------------------------------------------------------
 
@@ -285,7 +298,7 @@ class Coordinator:
             await self._take(shards)
             return
 
-    async def _release(self, shards: frozenset[int], *, kept: bool = True) -> None:
+    async def _release(self, shards: frozenset[int]) -> None:
         """Shards taken away (or handed back at stop): stop polling, write state out."""
         self._generation += 1
         shards = shards & self._shards
@@ -299,8 +312,7 @@ class Coordinator:
             await self._on_revoked(sources)
             try:
                 await asyncio.wait_for(self.write_out(sources), timeout=10)
-                if kept:
-                    self._kept = self._kept | shards  # written out: fresh if they come back
+                self._kept = self._kept | shards  # written out: fresh if they come back
             except (KafkaError, OSError, TimeoutError) as exc:
                 # The next owner re-extracts what it lacks: a duplicate, same id.
                 log.warning("state_write_out_failed", shards=sorted(shards), error=str(exc))
