@@ -60,6 +60,7 @@ __all__ = [
 ENV_PREFIX = "MONITOR__"
 _SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_keyfile_password"})
 EMBEDDED = "embedded"
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -605,7 +606,9 @@ def _read_yaml(path: Path, origin: str) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"{origin}: cannot be read: {exc.strerror}"], origin=origin) from None
     try:
-        loaded = yaml.safe_load(text)
+        # libyaml's loader where PyYAML has it: 4x faster than the pure-Python one,
+        # which took 1.2 s of a 2.3 s start with 10,000 sources (bench/memory.py).
+        loaded = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
