@@ -43,6 +43,9 @@ EXPECTED_ALERTS = {
     "StatementMonitorBrokerDown",
     "StatementMonitorExtractionRuleMiss",
     "StatementMonitorEnrichmentFailing",
+    "StatementMonitorInstanceWithoutShards",
+    "StatementMonitorRebalanceStorm",
+    "StatementMonitorStateRestoreFailing",
 }
 SEVERITIES = {"critical", "warning", "info"}
 STATE_DIR = "/var/lib/statement-monitor"
