@@ -95,9 +95,11 @@ def configure_logging(
     # During a broker outage aiokafka logs an error for every reconnect attempt,
     # several a second. The outbox relay logs each change of the broker's state
     # once, with the reason, and /readyz and statement_monitor_broker_up show it;
-    # below debug, keep only aiokafka's critical messages.
-    if numeric_level > logging.DEBUG:
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # below debug, keep only aiokafka's critical messages. (At debug, everything: set
+    # both ways, since logging may be configured again in one process.)
+    logging.getLogger("aiokafka").setLevel(
+        logging.CRITICAL if numeric_level > logging.DEBUG else logging.NOTSET
+    )
 
 
 def register_secret(value: str | SecretStr | None) -> None:
