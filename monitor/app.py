@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import signal
 import time
 
@@ -67,6 +68,10 @@ def build_fetcher(config: Config) -> Fetcher:
 
 class Service:
     """statement-monitor, assembled."""
+
+    # Tune the garbage collector once started (`settle_gc`): set by `run_service`,
+    # which owns the process, not by tests that run a Service inside theirs.
+    settle_gc = False
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -163,6 +168,8 @@ class Service:
             metrics_port=self.server.port if self.server else None,
         )
 
+        if self.settle_gc:  # start-up is over: what it built lives as long as the process
+            settle_gc()
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         scheduling = asyncio.create_task(self._schedule(poller), name="scheduler")
         if self.coordinator is not None:
@@ -340,6 +347,21 @@ class Service:
         }
 
 
+def settle_gc() -> None:
+    """Keep the garbage collector off the hot path of a service full of long-lived objects.
+
+    Everything built at start-up (config, sources, state caches, metric children)
+    is frozen out of the collector's view, and a young-generation collection runs
+    every 10,000 net allocations rather than 700: each request allocates hundreds of
+    short-lived objects, and with the defaults the collector took 35-45 % of the CPU
+    of a 304 poll. Measured with bench/unchanged_feeds.py (3,000 feeds, 2026-11-25):
+    6,051 -> 10,073 304/s (freeze alone: 6,225; threshold alone 50,000: 9,055).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def run_service(config: Config) -> None:
     """Run the service in this process until SIGTERM or SIGINT."""
 
@@ -348,6 +370,8 @@ def run_service(config: Config) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Service(config).run(stop)
+        service = Service(config)
+        service.settle_gc = True
+        await service.run(stop)
 
     asyncio.run(main())
