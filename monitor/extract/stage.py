@@ -14,6 +14,15 @@ a re-check that ignored them would see an edit in every page).
   cannot lose a statement: if enrichment fails or times out, the statement goes
   out without them, logged and counted
   (`statement_monitor_enrichment_failures_total{source_id}`).
+* `article_enriched()` is `article()` with the enrichment of the page's title
+  and text done in the same pool call (`extract_and_enrich`), handed to
+  `enrich()` later as `found`: one round trip per new statement instead of two,
+  and no second wait behind every page queued for the pool (bench/backfill.py,
+  1,500 pages: the first event 1.8 s after start instead of 5.6 s, throughput
+  47.2 → 48.5 pages/s, within noise: workers spend ~0.3 ms of ~33 ms a page
+  on enrichment). A call that
+  times out is made again as `article()` alone, so a hang in enrichment costs
+  one timeout and then behaves as before.
 * `alert_topics()` and `note_hits()` route a recorded event with watchlist
   matches to the watchlists' topics, and count the hits.
 """
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 
 import structlog
 
@@ -30,12 +40,48 @@ from monitor.errors import ExtractionError
 from monitor.extract.article import extract_article
 from monitor.extract.enrich import Enrichment, enrich
 from monitor.extract.watchlists import alert_topics, applies_to
-from monitor.models import Article, Event, Source, Statement, Watchlist
+from monitor.models import Article, Event, ExtractionRules, Source, Statement, Watchlist
 from monitor.pool import PoolTimeout, WorkerPool
 
-__all__ = ["ExtractionStage", "matched_watchlists"]
+__all__ = ["Enriched", "ExtractionStage", "extract_and_enrich", "matched_watchlists"]
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Enriched:
+    """The enrichment of one (title, text), or why it failed (`error`)."""
+
+    title: str | None
+    text: str
+    found: Enrichment | None
+    error: str | None = None
+
+
+def extract_and_enrich(
+    body: bytes,
+    *,
+    url: str,
+    feed_title: str | None,
+    feed_published_at: dt.datetime | None,
+    rules: ExtractionRules | None,
+    watchlists: tuple[Watchlist, ...],
+) -> tuple[Article, Enriched]:
+    """`extract_article`, then `enrich` of the statement it makes, in one pool task.
+
+    The title enriched is the statement's: the page's, else the feed's
+    (as `Poller._statement` picks it). An enrichment failure never costs the
+    article: it is returned as `Enriched.error`.
+    """
+    article = extract_article(
+        body, url=url, feed_title=feed_title, feed_published_at=feed_published_at, rules=rules
+    )
+    title = article.title or feed_title
+    try:
+        found = enrich(title, article.text, watchlists)
+    except Exception as exc:  # a bug in enrichment must not cost the statement
+        return article, Enriched(title, article.text, None, repr(exc))
+    return article, Enriched(title, article.text, found)
 
 
 class ExtractionStage:
@@ -74,6 +120,45 @@ class ExtractionStage:
             )
         except PoolTimeout as exc:
             raise ExtractionError("timeout", str(exc), retriable=True) from exc
+        self._note_rule_misses(source, url, article)
+        return article
+
+    async def article_enriched(
+        self,
+        source: Source,
+        body: bytes,
+        *,
+        url: str,
+        feed_title: str | None = None,
+        feed_published_at: dt.datetime | None = None,
+    ) -> tuple[Article, Enriched | None]:
+        """`article()`, with the enrichment of its statement for `enrich(..., found=)`.
+
+        Raises:
+            ExtractionError: as `article()`.
+        """
+        try:
+            article, enriched = await self._pool.run(
+                self._timeout,
+                extract_and_enrich,
+                body,
+                url=url,
+                feed_title=feed_title,
+                feed_published_at=feed_published_at,
+                rules=source.rules,
+                watchlists=self._applying(source),
+            )
+        except PoolTimeout:
+            # Extraction or enrichment hung: extract alone, enrich apart (and time out
+            # there, if it is enrichment that hangs), as the two separate calls do.
+            found = await self.article(
+                source, body, url=url, feed_title=feed_title, feed_published_at=feed_published_at
+            )
+            return found, None
+        self._note_rule_misses(source, url, article)
+        return article, enriched
+
+    def _note_rule_misses(self, source: Source, url: str, article: Article) -> None:
         for rule in article.rule_misses:
             metrics.EXTRACTION_RULE_MISSES.labels(source_id=source.id, rule=rule).inc()
             log.warning(
@@ -85,22 +170,31 @@ class ExtractionStage:
                 "generic extraction was used instead (check the selector with "
                 "`monitor extract URL --source ID`)",
             )
-        return article
 
-    async def enrich(self, source: Source, statement: Statement) -> Statement:
-        """The statement with its quotes, speakers and watchlist matches."""
-        watchlists = tuple(w for w in self._watchlists if applies_to(w, source.id))
+    async def enrich(
+        self, source: Source, statement: Statement, found: Enriched | None = None
+    ) -> Statement:
+        """The statement with its quotes, speakers and watchlist matches.
+
+        `found`, from `article_enriched()`, is used when it was made from the
+        statement's title and text; otherwise they are enriched in the pool now.
+        """
+        if found is not None and (found.title, found.text) == (statement.title, statement.text):
+            if found.found is None:
+                return self._unenriched(source, statement, found.error or "unknown")
+            return _with(statement, found.found)
         try:
-            found: Enrichment = await self._pool.run(
-                self._timeout, enrich, statement.title, statement.text, watchlists
+            result: Enrichment = await self._pool.run(
+                self._timeout, enrich, statement.title, statement.text, self._applying(source)
             )
         except PoolTimeout as exc:
             return self._unenriched(source, statement, f"timeout: {exc}")
         except Exception as exc:  # a bug in enrichment must not cost the statement
             return self._unenriched(source, statement, repr(exc))
-        return dataclasses.replace(
-            statement, quotes=found.quotes, speakers=found.speakers, matches=found.matches
-        )
+        return _with(statement, result)
+
+    def _applying(self, source: Source) -> tuple[Watchlist, ...]:
+        return tuple(w for w in self._watchlists if applies_to(w, source.id))
 
     def alert_topics(self, event: Event) -> tuple[str, ...]:
         """The watchlist topics the event also goes to, by its `data.matches`."""
@@ -121,6 +215,12 @@ class ExtractionStage:
             error=error,
         )
         return statement
+
+
+def _with(statement: Statement, found: Enrichment) -> Statement:
+    return dataclasses.replace(
+        statement, quotes=found.quotes, speakers=found.speakers, matches=found.matches
+    )
 
 
 def matched_watchlists(event: Event) -> set[str]:
