@@ -17,7 +17,8 @@ pool runs; `stage.ExtractionStage` is how the event loop calls them.
     stage.py       pool calls, rule misses, enrichment failures, alert routing
 """
 
-from monitor.extract.article import EMPTY, NOT_HTML, PARSE_ERROR, REASONS, extract_article
+from typing import Any
+
 from monitor.extract.text import (
     detect_language,
     join_paragraphs,
@@ -39,3 +40,16 @@ __all__ = [
     "normalize_language_tag",
     "normalize_whitespace",
 ]
+
+# The extraction function and its reasons come from article.py, which imports
+# Trafilatura: loaded on first use, so that the service's own process (which only
+# sends work to the pool by name) never pays for it.
+_FROM_ARTICLE = frozenset({"EMPTY", "NOT_HTML", "PARSE_ERROR", "REASONS", "extract_article"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_ARTICLE:
+        from monitor.extract import article
+
+        return getattr(article, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,18 +32,24 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from monitor import metrics
 from monitor.errors import ExtractionError
-from monitor.extract.article import extract_article
 from monitor.extract.enrich import Enrichment, enrich
 from monitor.extract.watchlists import alert_topics, applies_to
 from monitor.models import Article, Event, ExtractionRules, Source, Statement, Watchlist
 from monitor.pool import PoolTimeout, WorkerPool
 
-__all__ = ["Enriched", "ExtractionStage", "extract_and_enrich", "matched_watchlists"]
+__all__ = [
+    "Enriched",
+    "ExtractionStage",
+    "extract_and_enrich",
+    "extract_page",
+    "matched_watchlists",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +62,16 @@ class Enriched:
     text: str
     found: Enrichment | None
     error: str | None = None
+
+
+def extract_page(body: bytes, **options: Any) -> Article:
+    """`extract_article`, imported in the worker that runs it.
+
+    The pool sends functions by name, so the service's own process never imports
+    Trafilatura and its dependencies (about 30 MB of memory it would not use)."""
+    from monitor.extract.article import extract_article
+
+    return extract_article(body, **options)
 
 
 def extract_and_enrich(
@@ -73,7 +89,7 @@ def extract_and_enrich(
     (as `Poller._statement` picks it). An enrichment failure never costs the
     article: it is returned as `Enriched.error`.
     """
-    article = extract_article(
+    article = extract_page(
         body, url=url, feed_title=feed_title, feed_published_at=feed_published_at, rules=rules
     )
     title = article.title or feed_title
@@ -111,7 +127,7 @@ class ExtractionStage:
         try:
             article: Article = await self._pool.run(
                 self._timeout,
-                extract_article,
+                extract_page,
                 body,
                 url=url,
                 feed_title=feed_title,
