@@ -20,6 +20,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -40,6 +41,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loggers_never_cached() -> Iterator[None]:
+    """structlog loggers are never cached in tests.
+
+    `configure_logging` turns caching on, as it should in production. In one test
+    process, a module's logger first used after a test that configured logging
+    (a CLI test) would keep that configuration for good, and `capture_logs()` in
+    a later test would see nothing: a test-order dependence, not a bug to test.
+    """
+    original = structlog.configure
+
+    def configure(*args: Any, **kwargs: Any) -> None:
+        kwargs["cache_logger_on_first_use"] = False
+        original(*args, **kwargs)
+
+    structlog.configure = configure  # type: ignore[assignment]
+    original(cache_logger_on_first_use=False)
+    yield
+    structlog.configure = original  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")
