@@ -64,6 +64,16 @@ def loggers_never_cached() -> Iterator[None]:
     structlog.configure = original  # type: ignore[assignment]
 
 
+@pytest.fixture(autouse=True)
+def logging_config_restored(loggers_never_cached: None) -> Iterator[None]:
+    """Each test starts from the same structlog configuration: one that configured
+    logging at "warning" (`monitor tail`) must not filter out a later test's
+    `capture_logs()` of info events."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a real broker for the whole session."""
