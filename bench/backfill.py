@@ -50,6 +50,9 @@ from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/'s shared helpers
+
+from latency import rss_mb  # noqa: E402
 
 ITEMS_PER_FEED = 100
 
@@ -488,7 +491,7 @@ async def service(
             while time.monotonic() < deadline and process.poll() is None:
                 count = await _published(session, metrics_port)
                 now = time.monotonic()
-                peak_rss = max(peak_rss, _rss_mb(process.pid))
+                peak_rss = max(peak_rss, rss_mb(process.pid))
                 if count and first_at is None:
                     first_at = now
                 if count is not None and count >= pages:
@@ -542,16 +545,6 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
         frontier = {child for child, parent in parents.items() if parent in frontier}
         descendants |= frontier
     return cpu.get(pid, 0.0), sum(cpu[d] for d in descendants)
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def main() -> None:

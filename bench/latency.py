@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -473,6 +474,35 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
 
 
+def run_in_workdir(
+    run: Callable[[argparse.Namespace, Path], Awaitable[dict[str, Any]]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """`run(args, workdir)` in a temporary directory; the tail of the service's log
+    (warnings and above) is printed whatever happens, so a failed run says why."""
+    with tempfile.TemporaryDirectory() as workdir:
+        try:
+            return asyncio.run(run(args, Path(workdir)))
+        finally:
+            log = Path(workdir) / "service.log"
+            if log.exists() and log.stat().st_size:
+                lines = log.read_text(errors="replace").splitlines()
+                print(f"service log: {len(lines)} lines (warning and above); last 5:")
+                for line in lines[-5:]:
+                    print("  " + line[:300])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, MB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -483,16 +513,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="new statements per second")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        try:
-            result = asyncio.run(run(args, Path(workdir)))
-        finally:
-            log = Path(workdir) / "service.log"
-            if log.exists() and log.stat().st_size:
-                lines = log.read_text(errors="replace").splitlines()
-                print(f"service log: {len(lines)} lines (warning and above); last 5:")
-                for line in lines[-5:]:
-                    print("  " + line[:300])
+    result = run_in_workdir(run, args)
     print(json.dumps(result))
     target = result["latency_target_p99_s"]
     print(

@@ -35,7 +35,6 @@ import os
 import random
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import (
     SiteCounters,
     free_port,
+    rss_mb,
+    run_in_workdir,
     serve,
     service_config,
     start_service,
@@ -56,16 +57,6 @@ from latency import (
 
 START_TARGET = 2.0  # s, process start → first poll
 RSS_TARGET = 250.0  # MB, the service's resident memory
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def pss_mb(pid: int) -> float:
@@ -271,16 +262,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.polls is None:
         args.polls = 12 * args.sources
-    with tempfile.TemporaryDirectory() as workdir:
-        try:
-            result = asyncio.run(run(args, Path(workdir)))
-        finally:
-            log = Path(workdir) / "service.log"
-            if log.exists() and log.stat().st_size:
-                lines = log.read_text(errors="replace").splitlines()
-                print(f"service log: {len(lines)} lines (warning and above); last 5:")
-                for line in lines[-5:]:
-                    print("  " + line[:300])
+    result = run_in_workdir(run, args)
     print(json.dumps(result))
     print(
         f"start-up, {result['sources']} sources: first request {result['first_request_s']:.2f} s, "
