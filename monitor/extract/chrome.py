@@ -48,6 +48,9 @@ _CHROME_NAMES: Final = frozenset(
 _CONTENT_TAGS: Final = frozenset({"article", "main"})
 _CHROME_MAX_PAGE_SHARE: Final = 0.5  # of the page's <p> text...
 _MIN_PAGE_PARAGRAPHS: Final = 200  # ...when it has this many characters of <p> text
+# A subtree's text nodes in document order: `itertext()`'s pieces (element texts and
+# tails, not comments' text) as plain strings from one C call, 4x faster than iterating.
+_TEXT_NODES: Final = etree.XPath("descendant::text()", smart_strings=False)
 
 
 def chrome_share(paragraphs: list[str], chrome: set[tuple[str, ...]]) -> float:
@@ -82,23 +85,33 @@ def chrome_shingles(tree: Any) -> set[tuple[str, ...]]:
     Chrome is header/nav/footer/aside, ARIA landmarks of the same kind and
     elements named like breadcrumbs or menus, outside <article> and <main>;
     an element holding most of the page's paragraph text is the page, not chrome.
+
+    One walk of "start" events that skips content and chrome subtrees (what is
+    inside them never counts); the page's paragraph text is only measured for a
+    chrome element with paragraph text of its own, and the words come from the
+    subtree's text nodes, the same pieces `itertext()` gives (0.9 ms instead of
+    1.9 ms on a bench/backfill.py page).
     """
-    page_paragraphs = _paragraph_text_size(tree)
+    page_paragraphs = -1  # not measured yet
     known: set[tuple[str, ...]] = set()
-    content_depth = 0
-    walker = etree.iterwalk(tree, events=("start", "end"))
-    for event, element in walker:
+    walker = etree.iterwalk(tree, events=("start",))
+    for _, element in walker:
         tag = element.tag if isinstance(element.tag, str) else ""
         if tag in _CONTENT_TAGS:
-            content_depth += 1 if event == "start" else -1
+            walker.skip_subtree()
             continue
-        if event != "start" or content_depth or not is_chrome(element, tag):
+        if not is_chrome(element, tag):
             continue
         walker.skip_subtree()
-        if not _holds_the_page(element, page_paragraphs):
-            words = tokens(" ".join(element.itertext()))
-            known.update(shingles(words))
-            known.update((word,) for word in words)
+        size = _paragraph_text_size(element)
+        if size:  # without <p> text of its own, an element cannot hold the page
+            if page_paragraphs < 0:
+                page_paragraphs = _paragraph_text_size(tree)
+            if _holds_the_page(size, page_paragraphs):
+                continue
+        words = tokens(" ".join(_TEXT_NODES(element)))
+        known.update(shingles(words))
+        known.update((word,) for word in words)
     return known
 
 
@@ -106,11 +119,12 @@ def _paragraph_text_size(element: Any) -> int:
     return sum(len(p.text_content()) for p in element.iter("p"))
 
 
-def _holds_the_page(element: Any, page_paragraphs: int) -> bool:
-    """True for a "chrome" element that holds most of a real page's <p> text."""
+def _holds_the_page(size: int, page_paragraphs: int) -> bool:
+    """True for a "chrome" element with `size` characters of the page's <p> text
+    when that is most of a real page's."""
     if page_paragraphs < _MIN_PAGE_PARAGRAPHS:
         return False
-    return _paragraph_text_size(element) > _CHROME_MAX_PAGE_SHARE * page_paragraphs
+    return size > _CHROME_MAX_PAGE_SHARE * page_paragraphs
 
 
 def in_chrome(element: Any) -> bool:
