@@ -377,10 +377,18 @@ class Coordinator:
             await consumer.stop()
 
     async def _write_out_loop(self) -> None:
+        # The queries behind a write-out scan every statement of the owned sources
+        # (38 ms with 100,000 statements): run them only when the store has written
+        # something since the last write-out that completed.
+        written_at = -1
         while True:
             await asyncio.sleep(self.FLUSH_INTERVAL)
+            if self._store.writes == written_at:
+                continue
             try:
+                mark = self._store.writes
                 await self.write_out(self._owned)
+                written_at = mark
             except asyncio.CancelledError:
                 raise
             except (KafkaError, OSError, TimeoutError) as exc:

@@ -469,6 +469,9 @@ class StateStore(CoordinationCache):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
+        # Committed write transactions: a reader that polls the store for changes
+        # (the coordination write-out) skips its queries while this stands still.
+        self.writes = 0
         self._validators: dict[str, Validators] = {}
         self._seen_sources: set[str] = set()
         self._discovered: dict[str, str] = {}
@@ -512,6 +515,7 @@ class StateStore(CoordinationCache):
             db.execute("BEGIN IMMEDIATE")
             yield db
             db.execute("COMMIT")
+            self.writes += 1
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")

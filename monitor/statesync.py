@@ -89,6 +89,8 @@ def decode_state_record(key: bytes, value: bytes | None) -> StateRecord | None:
 class StateSync(Protocol):
     """What the coordinator asks of the state store (`StateStore` implements it)."""
 
+    writes: int  # committed write transactions so far: nothing is unsynced while it stays
+
     def unsynced_statements(self, source_ids: Sequence[str], limit: int) -> list[StateRecord]:
         """Acknowledged entries of these sources the topic lacks, at most `limit`."""
         ...

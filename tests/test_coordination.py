@@ -206,3 +206,40 @@ def test_check_shows_the_coordination_and_refuses_a_bad_one(tmp_path: Path) -> N
     assert "coordination: heartbeat_interval: must be at most a third of session_timeout" in (
         bad.stdout + bad.stderr
     )
+
+
+async def test_the_write_out_scans_the_store_only_after_it_changed() -> None:
+    class CountingStore:
+        writes = 0
+        scans = 0
+
+        def unsynced_statements(self, source_ids: object, limit: int) -> list[StateRecord]:
+            self.scans += 1
+            return []
+
+        def unsynced_validators(self, source_ids: object) -> list[StateRecord]:
+            return []
+
+    async def nothing(ids: frozenset[str]) -> None:
+        return None
+
+    store = CountingStore()
+    coordinator = Coordinator(
+        CoordinationConfig(group_id="g"),
+        KafkaConfig(),
+        bootstrap_servers="127.0.0.1:1",
+        sources=[source(1)],
+        store=store,  # type: ignore[arg-type]
+        on_assigned=nothing,
+        on_revoked=nothing,
+    )
+    coordinator.FLUSH_INTERVAL = 0.01
+    coordinator._owned = frozenset({"s1"})
+    coordinator._producer = object()  # type: ignore[assignment]  # never used: nothing to send
+    loop = asyncio.create_task(coordinator._write_out_loop())
+    await asyncio.sleep(0.2)
+    assert store.scans == 1  # once at the start, then nothing changed
+    store.writes += 1
+    await asyncio.sleep(0.2)
+    assert store.scans == 2
+    loop.cancel()
