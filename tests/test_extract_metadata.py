@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 import trafilatura
+from lxml import etree
+from lxml.html import HtmlElement
 from trafilatura.metadata import extract_author, extract_catstags
 
+from monitor.errors import ExtractionError
 from monitor.extract import article
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +70,7 @@ HEADS = {
 }
 
 
-def _trees() -> list[tuple[str, Any]]:
+def _pages() -> list[tuple[str, str | bytes]]:
     pages: list[tuple[str, str | bytes]] = [
         (name, _page(body, HEADS.get(name, ""))) for name, body in BYLINES.items()
     ]
@@ -78,10 +81,41 @@ def _trees() -> list[tuple[str, Any]]:
     finally:
         sys.path.remove(str(REPO / "bench"))
     pages += [(f"backfill-{index}", backfill.page(index, seed=1)) for index in range(3)]
-    return [(name, trafilatura.load_html(markup)) for name, markup in pages]
+    return pages
 
 
-TREES = _trees()
+PAGES = _pages()
+TREES = [(name, trafilatura.load_html(markup)) for name, markup in PAGES]
+ODD_MARKUP = {
+    "xml declaration with an encoding": (
+        '<?xml version="1.0" encoding="iso-8859-1"?><html><body><p>Text</p></body></html>'
+    ),
+    "self-closing html": "<!DOCTYPE html>\n<html/>\n<body><p>Text</p></body></html>",
+    "fragment": "<p>One</p><p>Two</p>",
+    "no html, one block": "<div>Only a div</div>",
+    "no html, blocks": "<title>T</title><div>One</div><div>Two</div>",
+    "invalid xml characters": "<html><body><p>A\x0bB\x1fC</p></body></html>",
+    "form elements": "<html><body><form><input value='1'><select><option>o</option></select>"
+    "</form><p>Text</p></body></html>",
+}
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [*(m for _, m in PAGES), *ODD_MARKUP.values()],
+    ids=[*(name for name, _ in PAGES), *ODD_MARKUP],
+)
+def test_parse_builds_trafilaturas_tree(markup: str | bytes) -> None:
+    """`_parse` (its own parser, for a cheaper element lookup) builds what `load_html` builds."""
+    text = article._decode(markup)
+    expected = trafilatura.load_html(text)
+    if expected is None:
+        with pytest.raises(ExtractionError):
+            article._parse(text)
+        return
+    tree = article._parse(text)
+    assert etree.tostring(tree) == etree.tostring(expected)
+    assert all(isinstance(element, HtmlElement) for element in tree.iter(etree.Element))
 
 
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])
@@ -92,7 +126,8 @@ def test_byline_is_trafilaturas_author(name: str, tree: Any) -> None:
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])
 def test_catstags_are_trafilaturas(name: str, tree: Any) -> None:
     for metatype in ("category", "tag"):
-        assert article._catstags(metatype, tree) == extract_catstags(metatype, tree)
+        hrefs = article._LINK_TARGETS(tree)
+        assert article._catstags(metatype, tree, hrefs) == extract_catstags(metatype, tree)
 
 
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])

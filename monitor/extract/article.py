@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+import lxml.html
 import trafilatura
 from courlan import extract_domain
 from htmldate import find_date
@@ -44,7 +45,13 @@ from trafilatura.metadata import (
     extract_url,
 )
 from trafilatura.settings import Document
-from trafilatura.utils import decode_file, line_processing, trim
+from trafilatura.utils import (
+    decode_file,
+    is_dubious_html,
+    line_processing,
+    repair_faulty_html,
+    trim,
+)
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from monitor.errors import ExtractionError
@@ -99,6 +106,26 @@ _META_CHARSET = re.compile(
 )
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_.:-]{1,40})""")
 _TAG = re.compile(r"<[A-Za-z!?/]")
+# Trafilatura's parser settings (trafilatura.utils.HTML_PARSER), with one change: every
+# element is an HtmlElement through a C-level lookup. lxml.html's own lookup is a Python
+# method that runs each time an element reaches Python code (~1,800 times on a
+# bench/backfill.py page: 0.9 of 14 ms) only to give <form>, <input>, <select>, <textarea>,
+# <label> and <option> subclasses of their own, which nothing here uses.
+_HTML_PARSER: Final = etree.HTMLParser(
+    collect_ids=False,
+    default_doctype=False,
+    encoding="utf-8",
+    remove_comments=True,
+    remove_pis=True,
+)
+_HTML_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=lxml.html.HtmlElement,
+        comment=lxml.html.HtmlComment,
+        pi=lxml.html.HtmlProcessingInstruction,
+        entity=lxml.html.HtmlEntity,
+    )
+)
 # What browsers decode when a page declares these (WHATWG Encoding): supersets.
 _ENCODING_SUPERSETS: Final = {
     "ascii": "cp1252",
@@ -160,10 +187,9 @@ _AUTHOR_MAX_CHARS: Final = 120
 # `trafilatura.metadata.extract_catstags` keeps the links, under elements that its XPaths
 # name, whose href has "/categor" ("/category/", "/categories/") or "/tag" in it: without
 # such a link anywhere, its XPaths (2.6 ms on bench/backfill.py pages) cannot find any.
-_HAS_LINK_TO: Final = {
-    "category": XPath("boolean(//a[contains(@href, '/categor')])"),
-    "tag": XPath("boolean(//a[contains(@href, '/tag')])"),
-}
+# One look at every link's href answers that for both kinds.
+_LINK_TARGETS: Final = XPath("//a/@href", smart_strings=False)
+_CATSTAGS_LINK_MARK: Final = {"category": "/categor", "tag": "/tag"}
 _SECTION_METAS: Final = XPath(  # extract_catstags' fallback for categories
     './/head//meta[@property="article:section" or contains(@name, "subject")][@content]'
 )
@@ -279,13 +305,26 @@ def _reject_non_html(markup: str) -> None:
 
 
 def _parse(markup: str) -> Any:
-    try:
-        tree = trafilatura.load_html(markup)
-    except (ValueError, TypeError, etree.LxmlError) as exc:
-        raise ExtractionError(PARSE_ERROR, f"HTML parser failed: {exc}") from exc
-    if tree is None:
+    """The page's tree, built as `trafilatura.load_html(markup)` builds it, on `_HTML_PARSER`.
+
+    The text first; then its UTF-8 bytes when the text will not parse (a str
+    may not carry an XML encoding declaration) or parses to nothing.
+    """
+    beginning = markup[:50].lower()
+    markup = repair_faulty_html(markup, beginning)
+    tree = _parse_or_none(markup)
+    if tree is None or len(tree) < 1:
+        tree = _parse_or_none(markup.encode("utf8", "surrogatepass"))
+    if tree is None or (is_dubious_html(beginning) and len(tree) < 2):
         raise ExtractionError(NOT_HTML, "the HTML parser found no document")
     return tree
+
+
+def _parse_or_none(markup: str | bytes) -> Any:
+    try:
+        return lxml.html.fromstring(markup, parser=_HTML_PARSER)
+    except (ValueError, TypeError, etree.LxmlError):
+        return None
 
 
 # --- what the page says about itself ----------------------------------------
@@ -497,10 +536,12 @@ def _metadata(tree: Any, url: str | None) -> Document:
         )
     elif metadata.url and (match := META_URL.match(metadata.url)):
         metadata.sitename = match[1]
-    if not metadata.categories:
-        metadata.categories = _catstags("category", tree)
-    if not metadata.tags:
-        metadata.tags = _catstags("tag", tree)
+    if not metadata.categories or not metadata.tags:
+        hrefs: list[str] = _LINK_TARGETS(tree)
+        if not metadata.categories:
+            metadata.categories = _catstags("category", tree, hrefs)
+        if not metadata.tags:
+            metadata.tags = _catstags("tag", tree, hrefs)
     metadata.clean_and_trim()
     return metadata
 
@@ -532,10 +573,11 @@ def _byline(tree: Any) -> str | None:
     return None
 
 
-def _catstags(metatype: str, tree: Any) -> list[str]:
+def _catstags(metatype: str, tree: Any, hrefs: list[str]) -> list[str]:
     """`trafilatura.metadata.extract_catstags(metatype, tree)`, skipping its link XPaths
-    when no link could match them."""
-    if _HAS_LINK_TO[metatype](tree):
+    when none of the page's links (`hrefs`) could match them."""
+    mark = _CATSTAGS_LINK_MARK[metatype]
+    if any(mark in href for href in hrefs):
         found: list[str] = extract_catstags(metatype, tree)
         return found
     if metatype != "category":
