@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
+import monitor.extract.text as text_module
 from monitor.errors import ExtractionError
 from monitor.extract import (
     EMPTY,
@@ -407,6 +408,31 @@ def test_declared_language_is_overruled_only_by_a_long_clear_text() -> None:
     assert choose_language("en", german) == "de"  # a template's lang="en" on a German page
     assert choose_language("en", german[:120]) == "en"  # too short to overrule
     assert choose_language("de-AT", german) == "de"
+
+
+def test_an_opening_that_clearly_agrees_with_the_declared_language_settles_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only an opening that does not clearly agree makes the whole sample be asked."""
+    english = (
+        "The Government condemns the attack on the embassy in the strongest terms. "
+        "We call on all parties to de-escalate and to return to dialogue. "
+    )
+    german = (
+        "Die Bundesregierung verurteilt den Angriff auf die Botschaft auf das Schärfste. "
+        "Wir fordern alle Beteiligten auf, zur Deeskalation beizutragen. "
+    ) * 40
+    asked: list[int] = []
+    classify = text_module._classify
+    monkeypatch.setattr(
+        text_module, "_classify", lambda sample: asked.append(len(sample)) or classify(sample)
+    )
+    assert choose_language("en", english * 40) == "en"
+    assert asked == [800]  # the opening only
+    assert choose_language("en", german + english) == "de"  # it disagrees: the sample decides
+    assert asked[1:] == [800, 5000]
+    # an English opening too short to be clear (py3langid: "en" at 0.49) does not settle it
+    assert choose_language("en", english * 3 + german) == "de"
 
 
 def test_charset_from_meta_is_honoured() -> None:

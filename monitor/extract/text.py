@@ -100,6 +100,10 @@ MIN_DETECTION_CONFIDENCE = 0.5
 MIN_LETTERS_TO_OVERRULE = 400
 MIN_CONFIDENCE_TO_OVERRULE = 0.99
 _DETECTION_SAMPLE = 5000  # characters; plenty for a confident guess, keeps it O(1)
+# The opening looked at first when a page declares its language: it agrees with the
+# declaration on nearly every page, and only a disagreement pays for the whole sample
+# (py3langid walks the text byte by byte in Python: 1.4 ms for 5,000 characters).
+_PROBE_SAMPLE = 800
 
 # py3langid labels that are not ISO 639-1 but map onto one.
 _LANGID_TO_ISO639_1 = {
@@ -341,16 +345,21 @@ def choose_language(declared: str | None, text: str) -> str | None:
 
     A declared tag is sane when it has an ISO 639-1 primary subtag and a long
     text does not say, with near certainty, that it is another language (site
-    templates often carry one `lang` for every language version).
+    templates often carry one `lang` for every language version). The whole
+    sample is asked only when its opening does not clearly agree with the tag.
     """
     language = normalize_language_tag(declared)
     if language is None:
         return detect_language(text)
+    probed, confidence = _classify(text[:_PROBE_SAMPLE])
+    if probed == language and confidence >= MIN_DETECTION_CONFIDENCE:
+        return language
     sample = text[:_DETECTION_SAMPLE]
-    if _letters(sample) >= MIN_LETTERS_TO_OVERRULE:
-        detected, confidence = _classify(sample)
-        if detected and detected != language and confidence >= MIN_CONFIDENCE_TO_OVERRULE:
-            return detected
+    if _letters(sample) < MIN_LETTERS_TO_OVERRULE:
+        return language
+    detected, confidence = _classify(sample)
+    if detected and detected != language and confidence >= MIN_CONFIDENCE_TO_OVERRULE:
+        return detected
     return language
 
 
