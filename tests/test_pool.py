@@ -1,0 +1,182 @@
+"""The worker pool: results and exceptions cross it, a stuck or dying worker costs
+one task, and no more than `max_queued` tasks are handed out at once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.errors import ExtractionError
+from monitor.pool import PoolTimeout, WorkerPool, _Channel
+
+# --- tasks: module-level, so that workers import them by name ----------------------
+
+
+def add(a: int, b: int, *, times: int = 1) -> int:
+    return (a + b) * times
+
+
+def digest(body: bytes) -> tuple[int, str]:
+    return len(body), hashlib.sha256(body).hexdigest()
+
+
+def fail(reason: str) -> None:
+    raise ExtractionError(reason, "the page said no", retriable=True)
+
+
+def sleep_then(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def die() -> None:
+    os._exit(3)  # as the OOM killer would leave it: no answer, no exception
+
+
+def die_once(marker: str) -> str:
+    """Die the first time (when `marker` does not exist yet), answer the second."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died")
+        os._exit(3)
+    return "answered"
+
+
+def unpicklable() -> Any:
+    return lambda: None
+
+
+# --- tests -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[WorkerPool]:
+    workers = WorkerPool(2)
+    workers.start()
+    yield workers
+    workers.close()
+
+
+async def test_results_and_keyword_arguments_cross(pool: WorkerPool) -> None:
+    results = await asyncio.gather(*(pool.run(30, add, n, 1, times=2) for n in range(20)))
+    assert results == [(n + 1) * 2 for n in range(20)]
+
+
+async def test_a_large_body_crosses_whole(pool: WorkerPool) -> None:
+    body = os.urandom(5_000_000)  # many socket reads on both sides
+    assert await pool.run(30, digest, body) == (len(body), hashlib.sha256(body).hexdigest())
+
+
+async def test_exceptions_cross_with_their_fields(pool: WorkerPool) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        await pool.run(30, fail, "not_html")
+    assert caught.value.reason == "not_html" and caught.value.retriable
+    assert await pool.run(30, add, 1, 2) == 3  # the worker lives on
+
+
+async def test_an_unpicklable_result_is_an_error_not_a_hang(pool: WorkerPool) -> None:
+    with pytest.raises(RuntimeError, match="cannot send back"):
+        await pool.run(30, unpicklable)
+    assert await pool.run(30, add, 1, 2) == 3
+
+
+async def test_work_runs_in_other_processes(pool: WorkerPool) -> None:
+    pids = set(await asyncio.gather(*(pool.run(30, pid) for _ in range(8))))
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
+
+
+async def test_a_task_over_its_timeout_is_stopped_and_its_worker_replaced(
+    pool: WorkerPool,
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout, match="took longer than"):
+        await pool.run(0.5, sleep_then, 30, 0)
+    assert time.monotonic() - started < 5
+    # the pool answers again, from live workers
+    assert await asyncio.gather(*(pool.run(30, add, n, 0) for n in range(6))) == list(range(6))
+
+
+async def test_a_task_queued_behind_a_stuck_one_is_given_to_a_new_worker() -> None:
+    pool = WorkerPool(1, max_queued=2)  # both tasks land on the one worker
+    try:
+        stuck = asyncio.ensure_future(pool.run(0.5, sleep_then, 30, 0))
+        await asyncio.sleep(0.05)
+        behind = asyncio.ensure_future(pool.run(30, add, 2, 3))
+        with pytest.raises(PoolTimeout):
+            await stuck
+        assert await behind == 5
+    finally:
+        pool.close()
+
+
+async def test_a_worker_that_dies_costs_its_task_one_retry(
+    pool: WorkerPool, tmp_path: Path
+) -> None:
+    assert await pool.run(30, die_once, str(tmp_path / "marker")) == "answered"
+    with pytest.raises(PoolTimeout, match="broke a worker twice"):
+        await pool.run(30, die)
+    assert await pool.run(30, add, 1, 1) == 2
+
+
+async def test_no_more_than_max_queued_tasks_are_out_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = 0
+    most = 0
+    send = _Channel.send
+
+    def counting_send(self: _Channel, payload: bytes) -> asyncio.Future[Any]:
+        nonlocal out, most
+        out += 1
+        most = max(most, out)
+        future = send(self, payload)
+
+        def done(_: Any) -> None:
+            nonlocal out
+            out -= 1
+
+        future.add_done_callback(done)
+        return future
+
+    monkeypatch.setattr(_Channel, "send", counting_send)
+    pool = WorkerPool(2, max_queued=3)
+    try:
+        results = await asyncio.gather(*(pool.run(30, sleep_then, 0.05, n) for n in range(12)))
+    finally:
+        pool.close()
+    assert results == list(range(12))
+    assert most == 3
+
+
+async def test_a_closed_pool_refuses_work_until_started_again() -> None:
+    pool = WorkerPool(1)
+    first = await pool.run(30, pid)
+    pool.close()
+    with pytest.raises(PoolTimeout, match="closed"):
+        await pool.run(30, add, 1, 1)
+    pool.start()
+    try:
+        assert await pool.run(30, pid) != first  # a new worker
+    finally:
+        pool.close()
+
+
+async def test_close_fails_the_tasks_in_flight() -> None:
+    pool = WorkerPool(1)
+    task = asyncio.ensure_future(pool.run(30, sleep_then, 30, 0))
+    await asyncio.sleep(0.5)
+    pool.close()
+    with pytest.raises(PoolTimeout):
+        await asyncio.wait_for(task, 5)
