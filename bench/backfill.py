@@ -15,7 +15,8 @@ deterministically from `--seed`. In the same run we measure:
   publishing to the real broker binary (tansu, memory storage). The clock runs
   from the start of the subprocess to the broker's acknowledgement of the N-th
   event (`statement_monitor_events_published_total` on /metrics, sampled every
-  0.25 s); afterwards a consumer reads the topic to check that N events are there.
+  second, every 0.1 s before the first event and near the end); afterwards a
+  consumer reads the topic to check that N events are there.
 
 Prints both, their ratio (target: service ≥ 0.8× baseline) and the service's
 peak RSS.
@@ -505,7 +506,7 @@ async def service(
                         _own_cpu_seconds(broker.pid) - others_before[1],
                     )
                     break
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(_next_sample(count, pages, now - (first_at or now)))
         in_topic, fallbacks = (
             await _read_topic(broker.bootstrap_servers, topic, pages) if done_at else (0, 0)
         )
@@ -532,6 +533,18 @@ async def service(
         "site_broker_cpu_ms_per_page": (1000 * others[0] / pages, 1000 * others[1] / pages),
         "peak_rss_mb": peak_rss,
     }
+
+
+def _next_sample(published: int | None, pages: int, since_first: float) -> float:
+    """Seconds to the next look at /metrics: 0.1 s when the end is under 2 s away, else 1 s.
+
+    Each scrape costs the service CPU (at 4 Hz, 5 % of its own process's during a
+    backfill), so the clock is read often only where it matters, at the end.
+    """
+    if not published or since_first <= 0:
+        return 0.1  # the first event's time is a figure too
+    seconds_left = (pages - published) / (published / since_first)
+    return 0.1 if seconds_left < 2.0 else 1.0
 
 
 def _own_cpu_seconds(pid: int) -> float:
