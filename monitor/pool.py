@@ -186,11 +186,15 @@ class WorkerPool:
         process = multiprocessing.get_context("forkserver").Process(
             target=_serve, args=(theirs,), name=f"monitor-worker-{self._spawned}", daemon=True
         )
+        loop = asyncio.get_running_loop()
         try:
-            process.start()
+            # In a thread: the first start launches the forkserver and waits for it.
+            await loop.run_in_executor(None, process.start)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()  # the worker's end lives in the worker only: its exit is our EOF
-        loop = asyncio.get_running_loop()
         _, channel = await loop.create_connection(lambda: _Channel(process.name), sock=ours)
         return _Worker(process, channel)
 
