@@ -25,6 +25,7 @@ import structlog
 from monitor import __version__, metrics
 from monitor.config import Config, KafkaConfig
 from monitor.coordination import Coordinator
+from monitor.extract.stage import prepare_worker
 from monitor.fetch import Fetcher, HostLimits
 from monitor.fetch.robots import RobotsCache
 from monitor.models import Source
@@ -77,7 +78,11 @@ class Service:
         self.config = config
         self.sources: list[Source] = config.resolved_sources()
         self.store = StateStore(config.state.path)
-        self.pool = WorkerPool(config.extract.workers)
+        self.pool = WorkerPool(
+            config.extract.workers,
+            initializer=prepare_worker,  # when the forkserver did not preload (it started earlier)
+            preload=("monitor.extract.preload",),
+        )
         self.fetcher = build_fetcher(config)
         self.embedded: EmbeddedBroker | None = None
         self.relay: OutboxRelay | None = None

@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import multiprocessing
 import pickle
 import signal
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Final, TypeVar
@@ -122,21 +123,44 @@ class _Channel(asyncio.Protocol):
 class WorkerPool:
     """Worker processes fed by the event loop, with a bounded number of tasks out."""
 
-    def __init__(self, workers: int, *, max_queued: int | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        max_queued: int | None = None,
+        initializer: Callable[[], None] | None = None,
+        preload: Sequence[str] = (),
+    ) -> None:
+        """`initializer` runs in each worker before its first task: imports and models
+        loaded there while the service starts, not in the way of the first task.
+
+        `preload` names modules the forkserver imports before it forks any worker
+        (if this process has not started it yet): what they load is in every worker
+        at once, shared copy-on-write, and memory that no worker writes (numpy
+        arrays, for one) stays shared.
+        """
+        if preload:
+            multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
         self.workers = workers
         self._slots = asyncio.Semaphore(max_queued or workers * 2)
+        self._initializer = initializer
         self._pool: list[_Worker] = []
         self._spawning = asyncio.Lock()
+        self._starting: asyncio.Task[None] | None = None
         self._closed = False
         self._spawned = 0
 
     def start(self) -> None:
-        """Take tasks (again, after `close()`); the workers start with the first one."""
+        """Take tasks (again, after `close()`); the workers start in the background."""
         self._closed = False
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.get_running_loop().create_task(self._start_in_background())
 
     def close(self) -> None:
         """Stop every worker; tasks in flight fail as their workers go."""
         self._closed = True
+        if self._starting is not None:
+            self._starting.cancel()
         pool, self._pool = self._pool, []
         for worker in pool:
             _stop(worker)
@@ -172,11 +196,20 @@ class WorkerPool:
         if self._closed:
             raise PoolTimeout("the worker pool is closed")
         if len(self._pool) < self.workers or not all(worker.alive for worker in self._pool):
-            async with self._spawning:  # one caller fills the pool, the others wait for it
-                self._pool = [worker for worker in self._pool if worker.alive]
-                while len(self._pool) < self.workers:
-                    self._pool.append(await self._spawn())
+            await self._fill()
         return min(self._pool, key=lambda worker: worker.in_flight)
+
+    async def _fill(self) -> None:
+        async with self._spawning:  # one caller fills the pool, the others wait for it
+            self._pool = [worker for worker in self._pool if worker.alive]
+            while len(self._pool) < self.workers and not self._closed:
+                self._pool.append(await self._spawn())
+
+    async def _start_in_background(self) -> None:
+        try:
+            await self._fill()
+        except Exception as exc:  # the first task tries again, and raises
+            log.warning("pool_start_failed", error=repr(exc))
 
     async def _spawn(self) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -184,7 +217,10 @@ class WorkerPool:
         # forkserver: the workers are forked from a fresh interpreter, so they do not
         # inherit the event loop, sockets or the SQLite handle of this process.
         process = multiprocessing.get_context("forkserver").Process(
-            target=_serve, args=(theirs,), name=f"monitor-worker-{self._spawned}", daemon=True
+            target=_serve,
+            args=(theirs, self._initializer),
+            name=f"monitor-worker-{self._spawned}",
+            daemon=True,
         )
         loop = asyncio.get_running_loop()
         try:
@@ -216,14 +252,21 @@ def _stop(worker: _Worker) -> None:
 # --- in the worker process ---------------------------------------------------------
 
 
-def _serve(channel: socket.socket) -> None:
+def _serve(channel: socket.socket, initializer: Callable[[], None] | None) -> None:
     """A worker's life: read a task, run it, send back (True, result) or (False, exception).
 
     It ends when the service closes its end of the socket. Ctrl-C in a terminal
     reaches the whole process group; the service, not the worker, decides when
-    the worker stops.
+    the worker stops. A failing initializer leaves the failure to the tasks.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        with contextlib.suppress(Exception):
+            initializer()
+    # What the worker inherited and loaded so far lives as long as it does: out of the
+    # collector's sight, its pages are not written by collections (they stay shared
+    # with the forkserver and the other workers), and collections are cheaper.
+    gc.freeze()
     with channel, channel.makefile("rb") as incoming:
         while header := incoming.read(_FRAME.size):
             (size,) = _FRAME.unpack(header)

@@ -57,6 +57,19 @@ def unpicklable() -> Any:
     return lambda: None
 
 
+def note_start() -> None:
+    os.environ["POOL_TEST_PREPARED_AT"] = repr(time.time())
+
+
+def prepared_at() -> float | None:
+    value = os.environ.get("POOL_TEST_PREPARED_AT")
+    return float(value) if value else None
+
+
+def broken_initializer() -> None:
+    raise RuntimeError("cannot warm up")
+
+
 # --- tests -------------------------------------------------------------------------
 
 
@@ -158,6 +171,27 @@ async def test_no_more_than_max_queued_tasks_are_out_at_once(
         pool.close()
     assert results == list(range(12))
     assert most == 3
+
+
+async def test_start_readies_the_workers_before_the_first_task() -> None:
+    pool = WorkerPool(2, initializer=note_start)
+    pool.start()
+    try:
+        await asyncio.sleep(2.0)  # a service fetching its first feeds
+        asked_at = time.time()
+        times = await asyncio.gather(*(pool.run(30, prepared_at) for _ in range(4)))
+    finally:
+        pool.close()
+    assert all(t is not None and t < asked_at for t in times)
+    assert "POOL_TEST_PREPARED_AT" not in os.environ  # it ran in the workers only
+
+
+async def test_a_failing_initializer_leaves_the_workers_serving() -> None:
+    pool = WorkerPool(1, initializer=broken_initializer)
+    try:
+        assert await pool.run(30, add, 2, 2) == 4
+    finally:
+        pool.close()
 
 
 async def test_a_closed_pool_refuses_work_until_started_again() -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "extract_and_enrich",
     "extract_page",
     "matched_watchlists",
+    "prepare_worker",
 ]
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,19 @@ class Enriched:
     text: str
     found: Enrichment | None
     error: str | None = None
+
+
+def prepare_worker() -> None:
+    """A pool worker's start: import feed parsing and extraction, load the language model.
+
+    Done while the service starts (fetching its first feeds), so the first
+    statement does not wait for half a second of imports in a worker that is
+    already holding it."""
+    import monitor.extract.article
+    import monitor.sources  # noqa: F401  (feed parsing: feedparser and its kin)
+    from monitor.extract.text import load_language_model
+
+    load_language_model()
 
 
 def extract_page(body: bytes, **options: Any) -> Article:

@@ -37,6 +37,7 @@ __all__ = [
     "detect_language",
     "is_server_footer",
     "join_paragraphs",
+    "load_language_model",
     "normalize_language_tag",
     "normalize_quotes",
     "normalize_whitespace",
@@ -316,6 +317,11 @@ def _identifier() -> Any:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def load_language_model() -> None:
+    """Load py3langid's model now (it loads on first use otherwise)."""
+    _identifier()
 
 
 def _letters(text: str) -> int:
