@@ -55,6 +55,7 @@ from trafilatura.utils import (
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from monitor.errors import ExtractionError
+from monitor.extract import prefilter
 from monitor.extract.chrome import (
     chrome_share,
     chrome_shingles,
@@ -75,6 +76,8 @@ from monitor.extract.titles import clean_title, names_site
 from monitor.models import Article, ExtractionRules
 
 __all__ = ["EMPTY", "NOT_HTML", "PARSE_ERROR", "REASONS", "extract_article"]
+
+prefilter.install()  # Trafilatura's regex prunes, skipped where they cannot match (1.6 ms a page)
 
 # ExtractionError reasons: short, bounded tokens (they are metric labels).
 NOT_HTML: Final = "not_html"  # binary or markup-free input (a PDF, an image, plain text)

@@ -1,0 +1,93 @@
+"""`monitor.extract.prefilter`: Trafilatura's regex prunes give the same answers, cheaper."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml.etree import XPath
+from trafilatura import xpaths
+
+from monitor.extract import article, prefilter
+
+REPO = Path(__file__).resolve().parents[1]
+READABILITY = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "readability" / "pages"
+HANDMADE = {
+    "comments section": '<div id="comments"><p>A reader wrote this.</p></div>',
+    "comment class": '<section class="Comment-list"><p>A reader wrote this.</p></section>',
+    "commentary is content": '<div class="commentary"><p>The minister said so.</p></div>',
+    "post comments": '<div class="wrap post-comments"><p>A reader wrote this.</p></div>',
+    "disqus": '<div id="disqus_thread"><p>A reader wrote this.</p></div>',
+    "list of comments": '<ul id="comment-list"><li>A reader wrote this.</li></ul>',
+    "infinite scroll": '<div class="infinite-scroll"><p>The next article.</p></div>',
+    "infinite scroll with the headline": '<div id="infinitescroll"><h1>T</h1><p>Text.</p></div>',
+    "zox theme": '<aside class="mvp-post-add-box"><p>Another article.</p></aside>',
+    "needle in an unrelated attribute": '<p class="no-comments-here">Text.</p>',
+}
+
+
+def _pages() -> list[tuple[str, str | bytes]]:
+    pages: list[tuple[str, str | bytes]] = [
+        (name, f"<html><body><article><p>Statement.</p></article>{body}</body></html>")
+        for name, body in HANDMADE.items()
+    ]
+    pages += [(p.parent.name, p.read_bytes()) for p in sorted(READABILITY.glob("*/source.html"))]
+    pages += [(p.parent.name, p.read_bytes()) for p in sorted(REPO.glob("bench/pages/*/source.html"))]
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import backfill  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    pages += [(f"backfill-{index}", backfill.page(index, seed=2)) for index in range(10)]
+    return pages
+
+
+PAGES = _pages()
+
+
+def _tree(markup: str | bytes) -> Any:
+    return article._parse(article._decode(markup))
+
+
+def test_both_known_xpaths_are_prefiltered_in_trafilatura() -> None:
+    """Fails after a Trafilatura upgrade changes them: re-read the needles then."""
+    assert prefilter.install() == len(prefilter.PREFILTERS) == 2
+    for known in prefilter.PREFILTERS:
+        assert any(isinstance(x, prefilter.Prefiltered) for x in getattr(xpaths, known.list_name))
+
+
+@pytest.mark.parametrize("markup", [m for _, m in PAGES], ids=[name for name, _ in PAGES])
+def test_a_prefiltered_xpath_selects_what_the_xpath_selects(markup: str | bytes) -> None:
+    tree = _tree(markup)
+    for known in prefilter.PREFILTERS:
+        shipped = XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
+        assert prefilter.Prefiltered(shipped, known.needles)(tree) == shipped(tree)
+
+
+def test_the_handmade_pages_reach_the_xpaths() -> None:
+    """The needles let through what the XPaths select (else the test above proves little)."""
+    selected = {
+        name: any(
+            prefilter.Prefiltered(
+                XPath(k.path, namespaces={"re": "http://exslt.org/regular-expressions"}), k.needles
+            )(_tree(markup))
+            for k in prefilter.PREFILTERS
+        )
+        for name, markup in PAGES[: len(HANDMADE)]
+    }
+    assert selected == {
+        **dict.fromkeys(HANDMADE, True),
+        "commentary is content": False,
+        "infinite scroll with the headline": False,  # no "-scroll"... and an <h1>
+        "needle in an unrelated attribute": False,  # a <p> is no candidate
+    }
+
+
+def test_an_expression_it_does_not_know_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = XPath(".//*[@id='comments']")
+    monkeypatch.setattr(xpaths, "RAW_TREE_PRUNE_XPATH", [other])
+    monkeypatch.setattr(xpaths, "REMOVE_COMMENTS_AND_LISTS_XPATH", [])
+    assert prefilter.install() == 0
+    assert xpaths.RAW_TREE_PRUNE_XPATH == [other]
