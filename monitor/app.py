@@ -31,7 +31,7 @@ from monitor.fetch.robots import RobotsCache
 from monitor.models import Source
 from monitor.outbox import OutboxRelay
 from monitor.pipeline import Poller, PollOutcome
-from monitor.pool import WorkerPool
+from monitor.pool import WORKER_PRELOAD, WorkerPool
 from monitor.recheck import Rechecker
 from monitor.scheduler import Scheduler
 from monitor.server import HealthServer, ReadinessCheck
@@ -81,7 +81,7 @@ class Service:
         self.pool = WorkerPool(
             config.extract.workers,
             initializer=prepare_worker,  # when the forkserver did not preload (it started earlier)
-            preload=("monitor.extract.preload",),
+            preload=WORKER_PRELOAD,
         )
         self.fetcher = build_fetcher(config)
         self.embedded: EmbeddedBroker | None = None

@@ -25,6 +25,7 @@ from monitor import __version__
 from monitor.config import Config, default_config_path, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure_logging, secret_values
+from monitor.pool import WORKER_PRELOAD, start_forkserver
 
 if TYPE_CHECKING:
     from monitor.consumer import Statement
@@ -65,6 +66,7 @@ def main() -> None:
 @_config_option
 def run(config_path: Path | None) -> None:
     """Poll the sources and publish statements until SIGTERM or SIGINT."""
+    start_forkserver(WORKER_PRELOAD)  # its imports run while this process does its own
     config = _load(config_path)
     configure_logging(config.log.level, config.log.format, secrets=secret_values(config))
     from monitor.app import run_service  # heavy imports only for the verbs that need them

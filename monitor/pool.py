@@ -27,6 +27,7 @@ import collections
 import contextlib
 import gc
 import multiprocessing
+import multiprocessing.forkserver
 import pickle
 import signal
 import socket
@@ -38,14 +39,28 @@ from typing import Any, Final, TypeVar
 
 import structlog
 
-__all__ = ["PoolTimeout", "WorkerPool"]
+__all__ = ["WORKER_PRELOAD", "PoolTimeout", "WorkerPool", "start_forkserver"]
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
+# What the service's workers need, imported (and the language model loaded) once in the
+# forkserver: see monitor/extract/preload.py.
+WORKER_PRELOAD: Final = ("monitor.extract.preload",)
 _FRAME: Final = struct.Struct("!I")  # the length of the pickle that follows
 _ATTEMPTS: Final = 2  # a task whose worker died is given to another worker once
+
+
+def start_forkserver(preload: Sequence[str]) -> None:
+    """Start the forkserver that forks the workers, with `preload` imported in it.
+
+    It starts on its own, without waiting: the service calls this first thing,
+    so the forkserver's imports (about a second for extraction) run while the
+    service's own process imports and reads its config.
+    """
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
+    multiprocessing.forkserver.ensure_running()
 
 
 class PoolTimeout(Exception):
