@@ -704,11 +704,13 @@ def _statement_paragraphs(tree: Any, url: str | None, document: Document) -> lis
     """
     chrome = chrome_shingles(tree)
     paragraphs = _paragraphs(document)
-    if chrome_share(paragraphs, chrome) > _RETRY_CHROME_SHARE or has_repeats(paragraphs):
+    share = chrome_share(paragraphs, chrome)
+    if share > _RETRY_CHROME_SHARE or has_repeats(paragraphs):
         precise = _paragraphs(_run_trafilatura(tree, url, precise=True))
         if precise and keeps_content(precise, paragraphs, chrome):
             paragraphs = precise
-    if not paragraphs or chrome_share(paragraphs, chrome) >= _BOILERPLATE_SHARE:
+            share = chrome_share(paragraphs, chrome)
+    if not paragraphs or share >= _BOILERPLATE_SHARE:
         raise ExtractionError(EMPTY, "no statement text in the page, only navigation")
     return paragraphs
 
