@@ -32,6 +32,7 @@ import pickle
 import signal
 import socket
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -237,22 +238,54 @@ class WorkerPool:
             name=f"monitor-worker-{self._spawned}",
             daemon=True,
         )
-        loop = asyncio.get_running_loop()
         try:
-            # In a thread: the first start launches the forkserver and waits for it.
-            await loop.run_in_executor(None, process.start)
-        except BaseException:
+            await _start_in_thread(process, theirs)
+            loop = asyncio.get_running_loop()
+            _, channel = await loop.create_connection(lambda: _Channel(process.name), sock=ours)
+        except BaseException:  # a worker that starts anyway reads EOF on its socket and ends
             ours.close()
             raise
-        finally:
-            theirs.close()  # the worker's end lives in the worker only: its exit is our EOF
-        _, channel = await loop.create_connection(lambda: _Channel(process.name), sock=ours)
         return _Worker(process, channel)
 
     def _discard(self, worker: _Worker) -> None:
         with contextlib.suppress(ValueError):
             self._pool.remove(worker)
         _stop(worker)
+
+
+async def _start_in_thread(process: BaseProcess, theirs: socket.socket) -> None:
+    """`process.start()`, off the event loop, in a thread nobody has to wait for.
+
+    A start waits for the forkserver, which may still be importing (about a
+    second after the service starts). The thread owns the worker's end of the
+    socket and closes it once the worker has its copy; it is a daemon and not
+    the loop's executor, so a service stopping meanwhile exits at once instead
+    of waiting for it (asyncio.run waits for its executor's threads).
+    """
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if started.done():
+            return
+        if error is None:
+            started.set_result(None)
+        else:
+            started.set_exception(error)
+
+    def start() -> None:
+        error: BaseException | None = None
+        try:
+            process.start()
+        except BaseException as exc:
+            error = exc
+        finally:
+            theirs.close()  # the worker's end lives in the worker only: its exit is our EOF
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=start, name=f"{process.name}-start", daemon=True).start()
+    await started
 
 
 def _stop(worker: _Worker) -> None:

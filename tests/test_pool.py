@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +17,8 @@ import pytest
 
 from monitor.errors import ExtractionError
 from monitor.pool import PoolTimeout, WorkerPool, _Channel
+
+REPO = Path(__file__).resolve().parents[1]
 
 # --- tasks: module-level, so that workers import them by name ----------------------
 
@@ -214,3 +218,30 @@ async def test_close_fails_the_tasks_in_flight() -> None:
     pool.close()
     with pytest.raises(PoolTimeout):
         await asyncio.wait_for(task, 5)
+
+
+def test_a_service_stopping_while_a_worker_starts_exits_at_once(tmp_path: Path) -> None:
+    """A worker start waits for the forkserver (still importing here); the exit must not."""
+    script = tmp_path / "stop_early.py"
+    script.write_text(
+        "import asyncio, time\n"
+        "from monitor.pool import WorkerPool, start_forkserver\n"
+        "start_forkserver(['tests.slow_preload'])\n"
+        "async def main():\n"
+        "    pool = WorkerPool(1)\n"
+        "    pool.start()\n"
+        "    await asyncio.sleep(0.5)  # the start is under way, waiting for the forkserver\n"
+        "    pool.close()\n"
+        "asyncio.run(main())\n"
+    )
+    started = time.monotonic()
+    with (tmp_path / "stderr").open("wb") as stderr:  # a file: the forkserver shares it
+        process = subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        assert process.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()
+    assert time.monotonic() - started < 4.0  # not the forkserver's 5 s
