@@ -24,6 +24,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from monitor import metrics
 from monitor.app import Service
 from monitor.config import Config
 from tests.sites.loopback import LoopbackSite
@@ -231,6 +232,8 @@ async def running(config: dict[str, Any]) -> AsyncIterator[Service]:
 
 def counter(metric: Any, **labels: str) -> float:
     """The current value of a labelled counter or gauge."""
+    if isinstance(metric, metrics.SourceGauge):
+        return metric.value(**labels)
     return float(metric.labels(**labels)._value.get())
 
 

@@ -89,7 +89,7 @@ def test_the_scheduler_adapts_and_keeps_adapting_on_304s() -> None:
     assert delay(scheduler, clock) == 464
     scheduler.done("a", ok=True, published=every(600, 10))
     assert delay(scheduler, clock) == 300
-    assert metrics.SOURCE_EFFECTIVE_INTERVAL.labels(source_id="a")._value.get() == 300
+    assert metrics.SOURCE_EFFECTIVE_INTERVAL.value(source_id="a") == 300
     wall.now += 3000  # quiet for 50 minutes, polled with 304s
     scheduler.done("a", ok=True)
     assert delay(scheduler, clock) == 1500

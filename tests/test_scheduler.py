@@ -85,7 +85,7 @@ def test_source_health_is_visible_in_metrics() -> None:
     scheduler = Scheduler([source("sick", 10)], jitter=0, initial_spread=0, clock=clock)
 
     def gauge(metric: object) -> float:
-        return float(metric.labels(source_id="sick")._value.get())  # type: ignore[attr-defined]
+        return float(metric.value(source_id="sick"))  # type: ignore[attr-defined]
 
     scheduler.done("sick", ok=False)
     scheduler.done("sick", ok=False)
