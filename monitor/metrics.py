@@ -12,9 +12,11 @@ counters and gauges.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 __all__ = [
     "BROKER_UP",
@@ -47,8 +49,6 @@ __all__ = [
     "SOURCE_INTERVAL",
     "SOURCE_LAST_POLL",
     "SOURCE_LAST_SUCCESS",
-    "SourceGauge",
-    "SourceGaugeChild",
     "STATEMENTS_DEDUPLICATED",
     "STATEMENTS_DETECTED",
     "STATEMENTS_RECORDED_SILENTLY",
@@ -60,6 +60,10 @@ __all__ = [
     "WEBSUB_ACTIVE",
     "WEBSUB_NOTIFICATIONS",
     "WEBSUB_REQUESTS",
+    "SourceCounter",
+    "SourceCounterChild",
+    "SourceGauge",
+    "SourceGaugeChild",
     "SourceMetrics",
     "forget_source",
     "source_metrics",
@@ -69,106 +73,78 @@ _NS = "statement_monitor"
 
 # Outcome of a poll: the HTTP status class that matters ("200", "304") or the
 # kind of error ("timeout", "connect", "http_5xx", "too_large", "parse", ...).
-POLLS = Counter(
-    f"{_NS}_polls",
-    "Polls of a source, by outcome: 200, 304, or an error kind.",
-    ["source_id", "outcome"],
-)
-FETCH_DURATION = Histogram(
-    f"{_NS}_fetch_duration_seconds",
-    "Duration of one HTTP fetch, by kind of document (feed or page).",
-    ["kind"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-FETCH_REFUSED = Counter(
-    f"{_NS}_fetch_refused",
-    "Requests refused before connecting, by source and reason.",
-    ["source_id", "reason"],
-)
-POLL_DURATION = Histogram(
-    f"{_NS}_poll_duration_seconds",
-    "Duration of one poll of a source: fetch, parse, detect, extract and record.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
-SCHEDULER_LAG = Histogram(
-    f"{_NS}_scheduler_lag_seconds",
-    "How late a poll started against its due time.",
-    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-STATEMENTS_DETECTED = Counter(
-    f"{_NS}_statements_detected",
-    "New statements detected and written to the outbox, by source.",
-    ["source_id"],
-)
-STATEMENTS_RECORDED_SILENTLY = Counter(
-    f"{_NS}_statements_recorded_silently",
-    "Entries found at a source's first sight with backfill off: recorded as seen, not published.",
-    ["source_id"],
-)
-STATEMENTS_UPDATED = Counter(
-    f"{_NS}_statements_updated",
-    "Edited statements (title or text changed) written to the outbox as .updated, by source.",
-    ["source_id"],
-)
-STATEMENTS_RETRACTED = Counter(
-    f"{_NS}_statements_retracted",
-    "Statements found withdrawn (404, 410, redirect home), written as .retracted, by source.",
-    ["source_id"],
-)
-RECHECKS = Counter(
-    f"{_NS}_rechecks",
-    "Re-checks of published statements' pages, by source and outcome: unchanged, updated, "
-    "retracted, or a fetch error kind.",
-    ["source_id", "outcome"],
-)
-EVENTS_PUBLISHED = Counter(
-    f"{_NS}_events_published",
-    "Events acknowledged by the broker, by source.",
-    ["source_id"],
-)
-PUBLISH_FAILURES = Counter(
-    f"{_NS}_publish_failures",
-    "Attempts to publish an event that the broker did not acknowledge, by reason.",
-    ["reason"],
-)
-EXTRACTION_FAILURES = Counter(
-    f"{_NS}_extraction_failures",
-    "Statement pages that could not be fetched or extracted, by source and reason.",
-    ["source_id", "reason"],
-)
-EXTRACTION_RULE_MISSES = Counter(
-    f"{_NS}_extraction_rule_misses",
-    "Pages on which a source's extraction rule matched nothing (generic extraction stood in), "
-    "by rule: content_selector, title_selector, date_selector, remove_selectors.",
-    ["source_id", "rule"],
-)
-ENRICHMENT_FAILURES = Counter(
-    f"{_NS}_enrichment_failures",
-    "Statements published without quotes, speakers or watchlist matches because enrichment "
-    "failed or timed out.",
-    ["source_id"],
-)
-WATCHLIST_HITS = Counter(
-    f"{_NS}_watchlist_hits",
-    "Statement versions that matched a watchlist (each also goes to the watchlist's topic).",
-    ["watchlist"],
-)
-STATEMENTS_DEDUPLICATED = Counter(
-    f"{_NS}_statements_deduplicated",
-    "Entries found to be a statement already known through another source or feed "
-    "(same canonical URL): recorded in data.sources, not published again.",
-    ["source_id"],
-)
-FEED_PARSES = Counter(
-    f"{_NS}_feed_parses",
-    "Fetched documents handed to the parser, by source. A 304 or an unchanged body costs none.",
-    ["source_id"],
-)
-PARSE_ERRORS = Counter(
-    f"{_NS}_parse_errors",
-    "Fetched feed documents from which no entries could be read, by source.",
-    ["source_id"],
-)
+class SourceCounter:
+    """A counter by `source_id` (and a bounded label or two) for tens of thousands of sources.
+
+    As `SourceGauge`, for counters: a prometheus_client child is 750 bytes with
+    its creation time, here an entry in two dicts. The exposition is the same:
+    `<name>_total` and `<name>_created` for each label set counted so far.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self._name = name.removesuffix("_total")
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._values: dict[tuple[str, ...], float] = {}
+        self._created: dict[tuple[str, ...], float] = {}
+        registry.register(self)
+
+    type = "counter"
+
+    @property
+    def name(self) -> str:
+        """The family's name, without `_total`."""
+        return self._name
+
+    @property
+    def labelnames(self) -> tuple[str, ...]:
+        return self._labelnames
+
+    def labels(self, **labels: str) -> SourceCounterChild:
+        if set(labels) != set(self._labelnames):
+            raise ValueError(f"{self._name}: labels are {self._labelnames}, not {tuple(labels)}")
+        key = tuple(str(labels[name]) for name in self._labelnames)
+        if key not in self._values:
+            self._values[key] = 0.0
+            self._created[key] = time.time()
+        return SourceCounterChild(self._values, key)
+
+    def value(self, **labels: str) -> float:
+        """The count for `labels`; 0 when never counted."""
+        return self._values.get(tuple(str(labels[name]) for name in self._labelnames), 0.0)
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)]
+
+    def collect(self) -> list[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        created = self._created
+        for key, value in list(self._values.items()):  # a copy: never torn by a writer
+            family.add_metric(key, value, created=created.get(key))
+        return [family]
+
+
+class SourceCounterChild:
+    """One label set's handle on a `SourceCounter`, as `Counter.labels()` gives one."""
+
+    __slots__ = ("_key", "_values")
+
+    def __init__(self, values: dict[tuple[str, ...], float], key: tuple[str, ...]) -> None:
+        self._values = values
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError("counters can only be incremented by non-negative amounts")
+        self._values[self._key] = self._values.get(self._key, 0.0) + amount
+
+
 class SourceGauge:
     """A gauge by `source_id` for tens of thousands of sources: one float a source.
 
@@ -185,6 +161,13 @@ class SourceGauge:
         self._documentation = documentation
         self._values: dict[str, float] = {}
         registry.register(self)
+
+    type = "gauge"
+    labelnames = ("source_id",)
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     def labels(self, *, source_id: str) -> SourceGaugeChild:
         return SourceGaugeChild(self._values, source_id)
@@ -220,6 +203,106 @@ class SourceGaugeChild:
         self._values[self._source_id] = float(value)
 
 
+POLLS = SourceCounter(
+    f"{_NS}_polls",
+    "Polls of a source, by outcome: 200, 304, or an error kind.",
+    ["source_id", "outcome"],
+)
+FETCH_DURATION = Histogram(
+    f"{_NS}_fetch_duration_seconds",
+    "Duration of one HTTP fetch, by kind of document (feed or page).",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+FETCH_REFUSED = SourceCounter(
+    f"{_NS}_fetch_refused",
+    "Requests refused before connecting, by source and reason.",
+    ["source_id", "reason"],
+)
+POLL_DURATION = Histogram(
+    f"{_NS}_poll_duration_seconds",
+    "Duration of one poll of a source: fetch, parse, detect, extract and record.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+SCHEDULER_LAG = Histogram(
+    f"{_NS}_scheduler_lag_seconds",
+    "How late a poll started against its due time.",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+STATEMENTS_DETECTED = SourceCounter(
+    f"{_NS}_statements_detected",
+    "New statements detected and written to the outbox, by source.",
+    ["source_id"],
+)
+STATEMENTS_RECORDED_SILENTLY = SourceCounter(
+    f"{_NS}_statements_recorded_silently",
+    "Entries found at a source's first sight with backfill off: recorded as seen, not published.",
+    ["source_id"],
+)
+STATEMENTS_UPDATED = SourceCounter(
+    f"{_NS}_statements_updated",
+    "Edited statements (title or text changed) written to the outbox as .updated, by source.",
+    ["source_id"],
+)
+STATEMENTS_RETRACTED = SourceCounter(
+    f"{_NS}_statements_retracted",
+    "Statements found withdrawn (404, 410, redirect home), written as .retracted, by source.",
+    ["source_id"],
+)
+RECHECKS = SourceCounter(
+    f"{_NS}_rechecks",
+    "Re-checks of published statements' pages, by source and outcome: unchanged, updated, "
+    "retracted, or a fetch error kind.",
+    ["source_id", "outcome"],
+)
+EVENTS_PUBLISHED = SourceCounter(
+    f"{_NS}_events_published",
+    "Events acknowledged by the broker, by source.",
+    ["source_id"],
+)
+PUBLISH_FAILURES = Counter(
+    f"{_NS}_publish_failures",
+    "Attempts to publish an event that the broker did not acknowledge, by reason.",
+    ["reason"],
+)
+EXTRACTION_FAILURES = SourceCounter(
+    f"{_NS}_extraction_failures",
+    "Statement pages that could not be fetched or extracted, by source and reason.",
+    ["source_id", "reason"],
+)
+EXTRACTION_RULE_MISSES = SourceCounter(
+    f"{_NS}_extraction_rule_misses",
+    "Pages on which a source's extraction rule matched nothing (generic extraction stood in), "
+    "by rule: content_selector, title_selector, date_selector, remove_selectors.",
+    ["source_id", "rule"],
+)
+ENRICHMENT_FAILURES = SourceCounter(
+    f"{_NS}_enrichment_failures",
+    "Statements published without quotes, speakers or watchlist matches because enrichment "
+    "failed or timed out.",
+    ["source_id"],
+)
+WATCHLIST_HITS = Counter(
+    f"{_NS}_watchlist_hits",
+    "Statement versions that matched a watchlist (each also goes to the watchlist's topic).",
+    ["watchlist"],
+)
+STATEMENTS_DEDUPLICATED = SourceCounter(
+    f"{_NS}_statements_deduplicated",
+    "Entries found to be a statement already known through another source or feed "
+    "(same canonical URL): recorded in data.sources, not published again.",
+    ["source_id"],
+)
+FEED_PARSES = SourceCounter(
+    f"{_NS}_feed_parses",
+    "Fetched documents handed to the parser, by source. A 304 or an unchanged body costs none.",
+    ["source_id"],
+)
+PARSE_ERRORS = SourceCounter(
+    f"{_NS}_parse_errors",
+    "Fetched feed documents from which no entries could be read, by source.",
+    ["source_id"],
+)
 SOURCE_LAST_SUCCESS = SourceGauge(
     f"{_NS}_source_last_success_timestamp_seconds",
     "Unix time of the last poll of a source that got a usable answer (200 or 304).",
@@ -246,7 +329,7 @@ SOURCE_EFFECTIVE_INTERVAL = SourceGauge(
     "The poll interval a source is on now, before jitter, backoff and cache floors: "
     "the configured one, or the adapted one for `interval: {min, max}`.",
 )
-ROBOTS_DISALLOWED = Counter(
+ROBOTS_DISALLOWED = SourceCounter(
     f"{_NS}_robots_disallowed",
     "Requests not made because robots.txt disallows them, by source and kind (feed, page).",
     ["source_id", "kind"],
@@ -276,7 +359,7 @@ BROKER_UP = Gauge(
     f"{_NS}_broker_up",
     "1 when the last contact with the Kafka broker succeeded, else 0.",
 )
-WEBSUB_NOTIFICATIONS = Counter(
+WEBSUB_NOTIFICATIONS = SourceCounter(
     f"{_NS}_websub_notifications",
     "Content pushed by a WebSub hub, by source and outcome: accepted, bad_signature, "
     "too_large, unknown (no such subscription; source_id is then 'unknown').",
@@ -335,8 +418,9 @@ _PER_SOURCE_GAUGES = (
 class SourceMetrics:
     """One source's metric children on the poll path, looked up once and kept.
 
-    `labels()` takes a lock and builds a key at every call: per poll it was ~7 %
-    of a 304 poll's CPU (py-spy, bench/unchanged_feeds.py, 2026-11-25).
+    `labels()` builds a key at every call (and prometheus_client's took a lock):
+    per poll it was ~7 % of a 304 poll's CPU (py-spy, bench/unchanged_feeds.py,
+    2026-11-25).
     """
 
     __slots__ = ("_outcomes", "last_poll", "last_success", "source_id")
@@ -345,9 +429,9 @@ class SourceMetrics:
         self.source_id = source_id
         self.last_poll = SOURCE_LAST_POLL.labels(source_id=source_id)
         self.last_success = SOURCE_LAST_SUCCESS.labels(source_id=source_id)
-        self._outcomes: dict[str, Counter] = {}
+        self._outcomes: dict[str, SourceCounterChild] = {}
 
-    def polls(self, outcome: str) -> Counter:
+    def polls(self, outcome: str) -> SourceCounterChild:
         """The `POLLS` child of this source and `outcome` (a bounded set)."""
         child = self._outcomes.get(outcome)
         if child is None:

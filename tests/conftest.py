@@ -232,7 +232,7 @@ async def running(config: dict[str, Any]) -> AsyncIterator[Service]:
 
 def counter(metric: Any, **labels: str) -> float:
     """The current value of a labelled counter or gauge."""
-    if isinstance(metric, metrics.SourceGauge):
+    if isinstance(metric, (metrics.SourceGauge, metrics.SourceCounter)):
         return metric.value(**labels)
     return float(metric.labels(**labels)._value.get())
 

@@ -89,10 +89,14 @@ def label_names() -> dict[str, set[str]]:
     import monitor.metrics as metrics_module
 
     labels: dict[str, set[str]] = {}
+    compact = (metrics_module.SourceGauge, metrics_module.SourceCounter)
     for metric in vars(metrics_module).values():
-        if not isinstance(metric, MetricWrapperBase):
+        if isinstance(metric, compact):
+            name, kind, names = metric.name, metric.type, set(metric.labelnames)
+        elif isinstance(metric, MetricWrapperBase):
+            name, kind, names = metric._name, metric._type, set(metric._labelnames)
+        else:
             continue
-        name, kind, names = metric._name, metric._type, set(metric._labelnames)
         if kind == "counter":
             labels[f"{name}_total"] = names
         elif kind == "histogram":

@@ -57,3 +57,22 @@ def test_ten_thousand_sources_cost_a_few_megabytes() -> None:
     finally:
         tracemalloc.stop()
     assert used < 8_000_000  # 70,000 values; prometheus_client's children: 45 MB
+
+
+def test_a_source_counter_is_exposed_as_a_counter_family() -> None:
+    registry = CollectorRegistry()
+    polls = metrics.SourceCounter("test_polls", "Polls.", ["source_id", "outcome"], registry)
+    polls.labels(source_id="mfa", outcome="ok").inc()
+    polls.labels(source_id="mfa", outcome="ok").inc(2)
+    polls.labels(source_id="mod", outcome="not_modified")  # a label set seen, not counted yet
+    text = generate_latest(registry).decode()
+    assert "# TYPE test_polls_total counter\n" in text  # as prometheus_client writes a Counter
+    assert 'test_polls_total{outcome="ok",source_id="mfa"} 3.0\n' in text
+    assert 'test_polls_total{outcome="not_modified",source_id="mod"} 0.0\n' in text
+    assert registry.get_sample_value("test_polls_created", {"source_id": "mfa", "outcome": "ok"})
+    assert polls.value(source_id="mfa", outcome="ok") == 3
+    assert polls.value(source_id="nobody", outcome="ok") == 0
+    with pytest.raises(ValueError, match="non-negative"):
+        polls.labels(source_id="mfa", outcome="ok").inc(-1)
+    with pytest.raises(ValueError, match="labels are"):
+        polls.labels(source_id="mfa")
