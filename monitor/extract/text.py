@@ -313,10 +313,10 @@ def normalize_language_tag(tag: str | None) -> str | None:
 
 @lru_cache(maxsize=1)
 def _identifier() -> Any:
-    """py3langid's model with normalised probabilities, loaded once per process."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """py3langid's model with normalised probabilities, once per process (memory-mapped)."""
+    from monitor.extract.langmodel import load_identifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return load_identifier()
 
 
 def load_language_model() -> None:
