@@ -90,4 +90,4 @@ def test_an_expression_it_does_not_know_is_left_alone(monkeypatch: pytest.Monkey
     monkeypatch.setattr(xpaths, "RAW_TREE_PRUNE_XPATH", [other])
     monkeypatch.setattr(xpaths, "REMOVE_COMMENTS_AND_LISTS_XPATH", [])
     assert prefilter.install() == 0
-    assert xpaths.RAW_TREE_PRUNE_XPATH == [other]
+    assert [other] == xpaths.RAW_TREE_PRUNE_XPATH
