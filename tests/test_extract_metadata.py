@@ -9,7 +9,6 @@ a Trafilatura upgrade that changes them shows up here.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from trafilatura.metadata import extract_author, extract_catstags
 
 from monitor.errors import ExtractionError
 from monitor.extract import article
+from tests.sites.benchpages import backfill_pages
 
 REPO = Path(__file__).resolve().parents[1]
 OFFICIAL_PAGES = sorted((REPO / "bench" / "pages").glob("*/source.html"))
@@ -75,12 +75,7 @@ def _pages() -> list[tuple[str, str | bytes]]:
         (name, _page(body, HEADS.get(name, ""))) for name, body in BYLINES.items()
     ]
     pages += [(path.parent.name, path.read_bytes()) for path in OFFICIAL_PAGES]
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import backfill  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(REPO / "bench"))
-    pages += [(f"backfill-{index}", backfill.page(index, seed=1)) for index in range(3)]
+    pages += backfill_pages(3, seed=1)
     return pages
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from lxml.etree import XPath
 from trafilatura import xpaths
 
 from monitor.extract import article, prefilter
+from tests.sites.benchpages import backfill_pages
 
 REPO = Path(__file__).resolve().parents[1]
 READABILITY = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "readability" / "pages"
@@ -35,12 +35,7 @@ def _pages() -> list[tuple[str, str | bytes]]:
     ]
     pages += [(p.parent.name, p.read_bytes()) for p in sorted(READABILITY.glob("*/source.html"))]
     pages += [(p.parent.name, p.read_bytes()) for p in sorted(REPO.glob("bench/pages/*/source.html"))]
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import backfill  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(REPO / "bench"))
-    pages += [(f"backfill-{index}", backfill.page(index, seed=2)) for index in range(10)]
+    pages += backfill_pages(10, seed=2)
     return pages
 
 
