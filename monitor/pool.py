@@ -13,7 +13,7 @@ thread, no queue feeder thread and no cross-process lock, as there are in
 `concurrent.futures.ProcessPoolExecutor`: on bench/backfill.py pages the
 executor cost the service's own process 0.38 ms of CPU a task (a quarter of its
 CPU during a backfill) and left workers waiting for the manager thread between
-tasks; this pool costs 0.15 ms.
+tasks; this pool costs 0.18 ms.
 
 Backpressure: at most `max_queued` tasks are handed to workers at once (two per
 worker by default, so a worker finds its next task waiting when it finishes one);
@@ -152,8 +152,7 @@ class WorkerPool:
 
         `preload` names modules the forkserver imports before it forks any worker
         (if this process has not started it yet): what they load is in every worker
-        at once, shared copy-on-write, and memory that no worker writes (numpy
-        arrays, for one) stays shared.
+        at once, shared copy-on-write, and imported once rather than per worker.
         """
         if preload:
             multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
