@@ -352,32 +352,55 @@ async def consume(
         await consumer.stop()
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+@dataclass
+class Rig:
+    """The loopback site (its own process) and the embedded broker, running."""
+
+    site_port: int
+    counters: SiteCounters
+    go: Any  # multiprocessing.Event: the site starts applying its schedule
+    appeared: Any  # multiprocessing.Queue of what the site served, and when
+    server: Any  # multiprocessing.Process
+    broker: Any  # monitor.sinks.embedded.EmbeddedBroker
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.broker.stop()
+
+
+def start_rig(feeds: int, initial_items: int, schedule: list[tuple[float, int]]) -> Rig:
+    """Start the site serving `feeds` feeds (see `serve`) and an embedded broker."""
     from monitor.sinks.embedded import EmbeddedBroker
 
-    rng = random.Random(args.seed)
-    count = int(args.seconds * args.rate)
-    schedule = sorted(
-        (rng.uniform(0, args.seconds), rng.randrange(args.feeds)) for _ in range(count)
-    )
-    site_port, metrics_port = free_port(), free_port()
+    site_port = free_port()
     counters = SiteCounters.create()
-    go, appeared_q = multiprocessing.Event(), multiprocessing.Queue()
+    go, appeared = multiprocessing.Event(), multiprocessing.Queue()
     server = multiprocessing.Process(
         target=serve,
-        args=(site_port, args.feeds, 3, schedule, go, appeared_q, counters),
+        args=(site_port, feeds, initial_items, schedule, go, appeared, counters),
         daemon=True,
     )
     server.start()
     broker = EmbeddedBroker(port=free_port())
     broker.start()
+    return Rig(site_port, counters, go, appeared, server, broker)
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    count = int(args.seconds * args.rate)
+    schedule = sorted(
+        (rng.uniform(0, args.seconds), rng.randrange(args.feeds)) for _ in range(count)
+    )
+    rig = start_rig(args.feeds, 3, schedule)
+    metrics_port = free_port()
     topic = "statements.bench-latency"
     config = service_config(
         workdir,
-        site_port=site_port,
+        site_port=rig.site_port,
         feeds=args.feeds,
         interval=args.interval,
-        bootstrap=broker.bootstrap_servers,
+        bootstrap=rig.broker.bootstrap_servers,
         metrics_port=metrics_port,
         topic=topic,
     )
@@ -390,27 +413,27 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     stop_consumer = asyncio.Event()
     consumer: asyncio.Task[None] | None = None
     try:
-        if not await wait_for(lambda: counters.feeds_polled.value >= args.feeds, 120):
-            raise RuntimeError(f"warm-up: {counters.feeds_polled.value} feeds polled in 120 s")
+        if not await wait_for(lambda: rig.counters.feeds_polled.value >= args.feeds, 120):
+            raise RuntimeError(f"warm-up: {rig.counters.feeds_polled.value} feeds polled in 120 s")
         warm = time.time() - started
         consumer = asyncio.create_task(
-            consume(broker.bootstrap_servers, topic, received, stop_consumer)
+            consume(rig.broker.bootstrap_servers, topic, received, stop_consumer)
         )
         await asyncio.sleep(2 * args.interval)  # every feed recorded; now on the 304 path
         before = await scrape_histogram(metrics_port, "statement_monitor_scheduler_lag_seconds")
-        polls_before = counters.feed_requests.value
-        go.set()
+        polls_before = rig.counters.feed_requests.value
+        rig.go.set()
         window_start = time.monotonic()
         await asyncio.sleep(args.seconds)
         window = time.monotonic() - window_start
         after = await scrape_histogram(metrics_port, "statement_monitor_scheduler_lag_seconds")
-        polls = counters.feed_requests.value - polls_before
+        polls = rig.counters.feed_requests.value - polls_before
         # Grace: what appeared near the end is still due within interval + 1 s, and more.
         deadline = time.monotonic() + args.interval + 10
         while time.monotonic() < deadline:
             while True:
                 try:
-                    what, guid, when = appeared_q.get_nowait()
+                    what, guid, when = rig.appeared.get_nowait()
                 except queue.Empty:
                     break
                 (appeared if what == "appeared" else served)[guid] = when
@@ -425,8 +448,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             stop_service(process)
         if consumer is not None and not consumer.done():
             consumer.cancel()
-        server.terminate()
-        broker.stop()
+        rig.stop()
 
     latencies = sorted(
         received[guid] - when if guid in received else math.inf for guid, when in appeared.items()

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
 import random
 import sqlite3
@@ -44,12 +43,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency import (
-    SiteCounters,
     free_port,
     rss_mb,
     run_in_workdir,
-    serve,
     service_config,
+    start_rig,
     start_service,
     stop_service,
     wait_for,
@@ -136,31 +134,19 @@ def store_figures(db: Path) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from monitor.sinks.embedded import EmbeddedBroker
-
     rng = random.Random(args.seed)
     count = int(args.max_seconds * args.rate)
     schedule = sorted(
         (rng.uniform(0, args.max_seconds), rng.randrange(args.sources)) for _ in range(count)
     )
-    site_port = free_port()
-    counters = SiteCounters.create()
-    go, appeared = multiprocessing.Event(), multiprocessing.Queue()
-    server = multiprocessing.Process(
-        target=serve,
-        args=(site_port, args.sources, 2, schedule, go, appeared, counters),
-        daemon=True,
-    )
-    server.start()
-    broker = EmbeddedBroker(port=free_port())
-    broker.start()
+    rig = start_rig(args.sources, 2, schedule)
     await asyncio.sleep(1.0)  # the site is listening
     config = service_config(
         workdir,
-        site_port=site_port,
+        site_port=rig.site_port,
         feeds=args.sources,
         interval=args.interval,
-        bootstrap=broker.bootstrap_servers,
+        bootstrap=rig.broker.bootstrap_servers,
         metrics_port=free_port(),
         topic="statements.bench-memory",
     )
@@ -178,27 +164,27 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     sampler = asyncio.create_task(sample())
     try:
-        if not await wait_for(lambda: counters.feeds_polled.value >= args.sources, 180, 0.05):
-            raise RuntimeError(f"{counters.feeds_polled.value} sources polled in 180 s")
+        if not await wait_for(lambda: rig.counters.feeds_polled.value >= args.sources, 180, 0.05):
+            raise RuntimeError(f"{rig.counters.feeds_polled.value} sources polled in 180 s")
         startup = {
-            "first_request_s": round(counters.first_request_at.value - started_wall, 3),
-            "first_feed_poll_s": round(counters.first_feed_at.value - started_wall, 3),
-            "all_polled_once_s": round(counters.all_polled_at.value - started_wall, 3),
+            "first_request_s": round(rig.counters.first_request_at.value - started_wall, 3),
+            "first_feed_poll_s": round(rig.counters.first_feed_at.value - started_wall, 3),
+            "all_polled_once_s": round(rig.counters.all_polled_at.value - started_wall, 3),
         }
         await asyncio.sleep(args.interval)  # first sights recorded; the 304 path from here
         steady_at = time.monotonic() - started
-        steady = {"polls": counters.feed_requests.value, **store_figures(db)}
+        steady = {"polls": rig.counters.feed_requests.value, **store_figures(db)}
         rss_steady = samples.main[-1] if samples.main else 0.0
-        go.set()
+        rig.go.set()
         target = steady["polls"] + args.polls
         await wait_for(
-            lambda: counters.feed_requests.value >= target,
+            lambda: rig.counters.feed_requests.value >= target,
             args.max_seconds,
             0.5,
         )
         end_at = time.monotonic() - started
         samples.take(process.pid, started)
-        end = {"polls": counters.feed_requests.value, **store_figures(db)}
+        end = {"polls": rig.counters.feed_requests.value, **store_figures(db)}
         stop_sampling.set()
         await sampler
         exit_code = stop_service(process)
@@ -206,8 +192,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         stop_sampling.set()
         if process.poll() is None:
             stop_service(process)
-        server.terminate()
-        broker.stop()
+        rig.stop()
     polls = end["polls"] - steady["polls"]
     window = end_at - steady_at
     total = samples.total
