@@ -469,6 +469,8 @@ def _run_trafilatura(tree: Any, url: str | None, *, precise: bool) -> Document |
     `url` only matters to Trafilatura's text for include_links (off here), so
     the body is the same as with its metadata pass, which passes on the page's
     canonical URL when `url` is None.
+    output_format="txt": only the body tree is read here; the default ("python")
+    also serializes that tree to text (`Document.text`, 0.2 ms a page) for nobody.
     """
     try:
         document = trafilatura.bare_extraction(
@@ -483,6 +485,7 @@ def _run_trafilatura(tree: Any, url: str | None, *, precise: bool) -> Document |
             include_formatting=False,
             deduplicate=False,
             with_metadata=False,
+            output_format="txt",
         )
     except Exception as exc:  # third-party code on hostile input: one bounded reason
         raise ExtractionError(PARSE_ERROR, f"Trafilatura failed: {exc!r}") from exc
