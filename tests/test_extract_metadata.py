@@ -17,6 +17,7 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.metadata import extract_author, extract_catstags
+from trafilatura.utils import repair_faulty_html
 
 from monitor.errors import ExtractionError
 from monitor.extract import article
@@ -97,20 +98,55 @@ ODD_MARKUP = {
 
 @pytest.mark.parametrize(
     "markup",
-    [*(m for _, m in PAGES), *ODD_MARKUP.values()],
-    ids=[*(name for name, _ in PAGES), *ODD_MARKUP],
+    [*(m for _, m in PAGES), *ODD_MARKUP.values(), *(m.encode() for m in ODD_MARKUP.values())],
+    ids=[*(name for name, _ in PAGES), *ODD_MARKUP, *(f"{name}, UTF-8" for name in ODD_MARKUP)],
 )
 def test_parse_builds_trafilaturas_tree(markup: str | bytes) -> None:
-    """`_parse` (its own parser, for a cheaper element lookup) builds what `load_html` builds."""
-    text = article._decode(markup)
+    """`_parse` (its own parser, for a cheaper element lookup) builds what `load_html` builds,
+    from text and from bytes (whose repairs skip the search for XML's forbidden characters
+    when the bytes show there are none)."""
+    text, _ = article._decode(markup)
     expected = trafilatura.load_html(text)
     if expected is None:
         with pytest.raises(ExtractionError):
-            article._parse(text)
+            article._parse_page(markup)
         return
-    tree = article._parse(text)
+    tree = article._parse_page(markup)
     assert etree.tostring(tree) == etree.tostring(expected)
     assert all(isinstance(element, HtmlElement) for element in tree.iter(etree.Element))
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("<p>tab\t, line feed\n, carriage return\r</p>", True),
+        ("<p>a full-width comma \uff0c, a BOM \ufeff, \ufffd</p>", True),
+        ("<p>a vertical tab \x0b</p>", False),
+        ("<p>a NUL \x00</p>", False),
+        ("<p>a unit separator \x1f</p>", False),
+        ("<p>U+FFFE \ufffe</p>", False),
+        ("<p>U+FFFF \uffff</p>", False),
+    ],
+)
+def test_the_bytes_tell_whether_the_text_needs_xml_repairs(text: str, clean: bool) -> None:
+    assert article._xml_clean_utf8(text.encode()) is clean
+    assert (repair_faulty_html(text, text[:50]) == text) is clean
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<!DOCTYPE html/>\n<html><body><p>x</p></body></html>",
+        "< !DOCTYPE html PUBLIC '-//W3C//DTD XHTML 1.0//EN'/>\n<html/>\n<p>x</p>",
+        "<!doctype html>\n<html lang='en' />\n<body><p>x</p></body>",
+        "\n\n\n\n<html/>",
+        "<html><body><p>no repair</p></body></html>",
+        "",
+    ],
+)
+def test_repairs_of_a_clean_text_are_trafilaturas(markup: str) -> None:
+    beginning = markup[:50].lower()
+    assert article._repair_clean(markup, beginning) == repair_faulty_html(markup, beginning)
 
 
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])

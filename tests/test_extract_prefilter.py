@@ -43,7 +43,7 @@ PAGES = _pages()
 
 
 def _tree(markup: str | bytes) -> Any:
-    return article._parse(article._decode(markup))
+    return article._parse_page(markup)
 
 
 def test_both_known_xpaths_are_prefiltered_in_trafilatura() -> None:

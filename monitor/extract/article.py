@@ -27,6 +27,7 @@ from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+import numpy as np
 import trafilatura
 from courlan import extract_domain
 from htmldate import find_date
@@ -46,6 +47,8 @@ from trafilatura.metadata import (
 )
 from trafilatura.settings import Document
 from trafilatura.utils import (
+    DOCTYPE_TAG,
+    FAULTY_HTML,
     decode_file,
     is_dubious_html,
     line_processing,
@@ -218,9 +221,7 @@ def extract_article(
         ExtractionError: `reason` is one of `REASONS`; never retriable, since
             the same bytes give the same answer.
     """
-    markup = _decode(html)
-    _reject_non_html(markup)
-    tree = _parse(markup)
+    tree = _parse_page(html)
     ruled = apply_rules(tree, rules)  # first, so that nothing below sees what it removes
     head = _read_head(tree, url)
     body = _run_trafilatura(tree, url, precise=False)
@@ -251,26 +252,34 @@ def extract_article(
 # --- decoding and sniffing -------------------------------------------------
 
 
-def _decode(html: bytes | str) -> str:
-    """Unicode text of the page: BOM, then UTF-8, then <meta charset>, then a guess."""
+def _parse_page(html: bytes | str) -> Any:
+    """The page's tree: its text decoded, refused if it is no HTML, parsed."""
+    markup, utf8 = _decode(html)
+    _reject_non_html(markup)
+    return _parse(markup, xml_clean=utf8 and isinstance(html, bytes) and _xml_clean_utf8(html))
+
+
+def _decode(html: bytes | str) -> tuple[str, bool]:
+    """Unicode text of the page (BOM, then UTF-8, then <meta charset>, then a guess),
+    and whether it is the UTF-8 of `html` (what `_xml_clean_utf8` needs to know)."""
     if isinstance(html, str):
-        return html
+        return html, False
     _reject_binary(html)
     for bom, codec in _BOMS:
         if html.startswith(bom):
-            return html.decode(codec, errors="replace")
+            return html.decode(codec, errors="replace"), False
     try:
-        return html.decode("utf-8")
+        return html.decode("utf-8"), True
     except UnicodeDecodeError:
         pass
     declared = _declared_charset(html[:_SNIFF_BYTES])
     if declared:
         try:
-            return html.decode(declared)
+            return html.decode(declared), False
         except UnicodeDecodeError:
             pass
     text: str = decode_file(html)  # charset_normalizer's guess, or UTF-8 with replacements
-    return text
+    return text, False
 
 
 def _declared_charset(head: bytes) -> str | None:
@@ -307,20 +316,52 @@ def _reject_non_html(markup: str) -> None:
         raise ExtractionError(NOT_HTML, "no HTML markup in the document")
 
 
-def _parse(markup: str) -> Any:
+def _parse(markup: str, *, xml_clean: bool = False) -> Any:
     """The page's tree, built as `trafilatura.load_html(markup)` builds it, on `_HTML_PARSER`.
 
     The text first; then its UTF-8 bytes when the text will not parse (a str
     may not carry an XML encoding declaration) or parses to nothing.
+    `xml_clean`: the text is known to hold no character XML forbids
+    (`_xml_clean_utf8`), so the repairs skip looking for them.
     """
     beginning = markup[:50].lower()
-    markup = repair_faulty_html(markup, beginning)
+    repair = _repair_clean if xml_clean else repair_faulty_html
+    markup = repair(markup, beginning)
     tree = _parse_or_none(markup)
     if tree is None or len(tree) < 1:
         tree = _parse_or_none(markup.encode("utf8", "surrogatepass"))
     if tree is None or (is_dubious_html(beginning) and len(tree) < 2):
         raise ExtractionError(NOT_HTML, "the HTML parser found no document")
     return tree
+
+
+def _xml_clean_utf8(html: bytes) -> bool:
+    """True when UTF-8 `html` holds no character XML forbids.
+
+    Trafilatura's `repair_faulty_html` deletes those (C0 controls but tab, LF
+    and CR; U+FFFE, U+FFFF) with a regular expression over the whole text:
+    0.3 ms of a page, for characters real pages almost never hold. In UTF-8
+    a C0 control is its own byte and U+FFFE/U+FFFF are EF BF BE/BF, so the
+    page's bytes answer in 0.04 ms, a vector comparison instead of a scan.
+    """
+    octets = np.frombuffer(html, np.uint8)
+    controls = (octets < 0x20) & (octets != 0x09) & (octets != 0x0A) & (octets != 0x0D)
+    if controls.any():
+        return False
+    noncharacters = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")  # U+FFFE, U+FFFF
+    return not (octets == 0xEF).any() or not any(n in html for n in noncharacters)
+
+
+def _repair_clean(markup: str, beginning: str) -> str:
+    """`repair_faulty_html(markup, beginning)` for a text with no character XML forbids:
+    its other two repairs, in its order."""
+    if "doctype" in beginning:  # libxml2 cannot take a self-closing doctype (lxml bug 1955915)
+        firstline, _, rest = markup.partition("\n")
+        markup = DOCTYPE_TAG.sub("", firstline, count=1) + "\n" + rest
+    for line in markup[:4096].splitlines()[:4]:  # a self-closing <html/> in the first lines
+        if "<html" in line and line.endswith("/>"):
+            return FAULTY_HTML.sub(r"\1>", markup, count=1)
+    return markup
 
 
 def _parse_or_none(markup: str | bytes) -> Any:
