@@ -157,7 +157,7 @@ def test_byline_is_trafilaturas_author(name: str, tree: Any) -> None:
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])
 def test_catstags_are_trafilaturas(name: str, tree: Any) -> None:
     for metatype in ("category", "tag"):
-        hrefs = article._LINK_TARGETS(tree)
+        hrefs = article._hrefs(tree)
         assert article._catstags(metatype, tree, hrefs) == extract_catstags(metatype, tree)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 from lxml.etree import XPath
 from trafilatura import xpaths
 
+from monitor.errors import ExtractionError
 from monitor.extract import article, prefilter
 from tests.sites.benchpages import backfill_pages
 
@@ -86,3 +89,57 @@ def test_an_expression_it_does_not_know_is_left_alone(monkeypatch: pytest.Monkey
     monkeypatch.setattr(xpaths, "REMOVE_COMMENTS_AND_LISTS_XPATH", [])
     assert prefilter.install() == 0
     assert [other] == xpaths.RAW_TREE_PRUNE_XPATH
+
+
+def test_page_attributes_stand_in_for_the_trees() -> None:
+    tree = _tree(PAGES[0][1])  # "comments section"
+    known = prefilter.PREFILTERS[1]
+    shipped = XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
+    filtered = prefilter.Prefiltered(shipped, known.needles)
+    assert filtered(tree) == shipped(tree) != []
+    with prefilter.page_attributes(["main", "no-needle-here"]):
+        assert filtered(tree) == []  # the caller's values are taken on trust
+    with prefilter.page_attributes(["main", "comments"]):
+        assert filtered(tree) == shipped(tree)
+    assert filtered(tree) == shipped(tree)  # and only within
+
+
+def _outcome(markup: str) -> object:
+    try:
+        return article.extract_article(markup)
+    except ExtractionError as exc:
+        return exc.reason
+
+
+@contextlib.contextmanager
+def _shipped_xpaths() -> Iterator[None]:
+    """Trafilatura's own XPaths back in its lists (the very lists its modules hold)."""
+    lists = [getattr(xpaths, known.list_name) for known in prefilter.PREFILTERS]
+    saved = [list(expressions) for expressions in lists]
+    for known, expressions in zip(prefilter.PREFILTERS, lists, strict=True):
+        expressions[:] = [
+            XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
+            if isinstance(x, prefilter.Prefiltered)
+            else x
+            for x in expressions
+        ]
+    try:
+        yield
+    finally:
+        for expressions, before in zip(lists, saved, strict=True):
+            expressions[:] = before
+
+
+@pytest.mark.parametrize("body", HANDMADE.values(), ids=list(HANDMADE))
+def test_articles_are_those_of_the_shipped_xpaths(
+    body: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end, with the page's attribute values shared from `extract_article`."""
+    statement = "<p>" + "The ministry announced the measures in full today. " * 8 + "</p>"
+    markup = f"<html><body><article>{statement}</article>{body}</body></html>"
+    with monkeypatch.context() as patch:  # extract_article shares its own look at the page
+        patch.setattr(prefilter, "_ID_AND_CLASS", None)
+        ours = _outcome(markup)
+    with _shipped_xpaths():
+        assert _outcome(markup) == ours
+    assert prefilter.install() == len(prefilter.PREFILTERS)

@@ -11,7 +11,9 @@ one of a few literal strings, its `needles`, read off its regular expressions
 (`[Cc]omment(?!ary)` needs "omment", `infinite-?scroll` needs "infinite"...).
 One look at the values of every @id and @class in the tree (0.17 ms) tells
 whether any holds a needle. If none does, the XPath's answer is known:
-nothing. Otherwise it runs as shipped.
+nothing. Otherwise it runs as shipped. `page_attributes` shares a look the
+caller already took at the page (article.py scans those attributes for the
+byline anyway), instead of one look per XPath.
 
 `install()` puts the prefiltered XPaths in Trafilatura's lists, in place, only
 where a list holds exactly the expression its needles were read off: after an
@@ -22,15 +24,37 @@ the corpora and pins that both are installed.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
 from lxml.etree import XPath
 from trafilatura import xpaths
 
-__all__ = ["PREFILTERS", "Prefiltered", "install"]
+__all__ = ["PREFILTERS", "Prefiltered", "install", "page_attributes"]
 
 _ID_AND_CLASS: Final = XPath(".//@id|.//@class", smart_strings=False)
+_PAGE_VALUES: Final[ContextVar[str | None]] = ContextVar("prefilter_page_values", default=None)
+
+
+@contextlib.contextmanager
+def page_attributes(values: Iterable[str]) -> Iterator[None]:
+    """Within: the prefiltered XPaths take `values` for the attribute values of their tree.
+
+    For a caller that already has them: `values` must hold at least every @id
+    and @class value of the page whose trees the XPaths are then asked about.
+    Trafilatura runs them on its copy of the page, first thing, before it
+    changes anything but by pruning, so the page's values are a superset of
+    the tree's: a needle found that is no longer there only costs running the
+    XPath as shipped.
+    """
+    token = _PAGE_VALUES.set("\n".join(values))
+    try:
+        yield
+    finally:
+        _PAGE_VALUES.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +69,9 @@ class Prefiltered:
         return str(self.xpath.path)
 
     def __call__(self, tree: Any) -> list[Any]:
-        values = "\n".join(_ID_AND_CLASS(tree))
+        values = _PAGE_VALUES.get()
+        if values is None:
+            values = "\n".join(_ID_AND_CLASS(tree))
         if any(needle in values for needle in self.needles):
             found: list[Any] = self.xpath(tree)
             return found
