@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/'s shared helpers
 
-from latency import rss_mb  # noqa: E402
+from latency import cpu_model, rss_mb  # noqa: E402
 
 ITEMS_PER_FEED = 100
 
@@ -625,6 +625,7 @@ def main() -> None:
             round(max(sizes) / 1000),
         ],
         "cores": os.cpu_count(),
+        "cpu": cpu_model(),
         "extract_workers": args.workers,
         "baseline_pages_per_s": round(base, 1),
         "baseline_pages_with_text": with_text,
@@ -648,7 +649,7 @@ def main() -> None:
     print(
         f"pages: {args.pages} in {feeds} feeds, {result['page_kb_min_mean_max']} KB "
         "(min/mean/max); "
-        f"machine: {os.cpu_count()} cores"
+        f"machine: {os.cpu_count()} cores, {result['cpu']}"
     )
     print(f"baseline (trafilatura.extract, pool of 2): {base:7.1f} pages/s")
     if ceiling:

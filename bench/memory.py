@@ -43,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency import (
+    cpu_model,
     free_port,
     rss_mb,
     run_in_workdir,
@@ -199,6 +200,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {
         "benchmark": "memory",
         "cores": os.cpu_count(),
+        "cpu": cpu_model(),
         "sources": args.sources,
         "interval_s": args.interval,
         **startup,

@@ -42,6 +42,9 @@ from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `monitor` (the embedded broker) without installing it
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/'s shared helpers
+
+from latency import cpu_model  # noqa: E402
 
 
 def free_port() -> int:
@@ -199,6 +202,7 @@ def main() -> None:
         "window_seconds": args.seconds,
         "interval": args.interval,
         "cores": os.cpu_count(),
+        "cpu": cpu_model(),
         "baseline_304_per_s": round(base, 1),
         "service_304_per_s": round(svc, 1),
         "ratio": round(svc / base, 3) if base else None,
