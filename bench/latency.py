@@ -519,7 +519,7 @@ def cpu_model() -> str:
     """The processor's model name, printed with every figure: ratios move with it.
 
     The same benchmark on two 2-core machines of this workplace gave a backfill
-    ratio of 0.80x (median) on one and 0.93x on the other (bench/README.md).
+    ratio of 0.80x (median of seven runs) on one and 0.93x on the other (bench/README.md).
     """
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
