@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lxml.html
 import pytest
 
 from monitor.extract import article, chrome
-from tests.sites.benchpages import backfill_pages
-
-REPO = Path(__file__).resolve().parents[1]
-OFFICIAL_PAGES = sorted((REPO / "bench" / "pages").glob("*/source.html"))
+from tests.sites.benchpages import backfill_pages, official_pages
 
 HANDMADE = {
     "text, children, tails and a comment": "<div><p>a<b>bc</b>d<!-- x --></p>tail<p>ef</p></div>",
@@ -33,8 +29,7 @@ def _plain_size(element: Any) -> int:
 
 
 def _trees() -> list[tuple[str, Any]]:
-    pages = [(path.parent.name, path.read_bytes()) for path in OFFICIAL_PAGES]
-    pages += backfill_pages(5, seed=11)
+    pages = official_pages() + backfill_pages(5, seed=11)
     trees = [(name, article._parse_page(body)) for name, body in pages]
     trees += [(name, lxml.html.fromstring(markup)) for name, markup in HANDMADE.items()]
     return trees

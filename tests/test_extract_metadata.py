@@ -9,7 +9,6 @@ a Trafilatura upgrade that changes them shows up here.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +20,8 @@ from trafilatura.utils import repair_faulty_html
 
 from monitor.errors import ExtractionError
 from monitor.extract import article
-from tests.sites.benchpages import backfill_pages
+from tests.sites.benchpages import backfill_pages, official_pages
 
-REPO = Path(__file__).resolve().parents[1]
-OFFICIAL_PAGES = sorted((REPO / "bench" / "pages").glob("*/source.html"))
 _FIELDS = ("title", "author", "url", "description", "sitename", "date", "categories", "tags")
 _PARAGRAPH = "<p>" + "The ministry published its statement on the matter today. " * 6 + "</p>"
 
@@ -75,7 +72,7 @@ def _pages() -> list[tuple[str, str | bytes]]:
     pages: list[tuple[str, str | bytes]] = [
         (name, _page(body, HEADS.get(name, ""))) for name, body in BYLINES.items()
     ]
-    pages += [(path.parent.name, path.read_bytes()) for path in OFFICIAL_PAGES]
+    pages += official_pages()
     pages += backfill_pages(3, seed=1)
     return pages
 

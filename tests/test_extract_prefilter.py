@@ -13,9 +13,8 @@ from trafilatura import xpaths
 
 from monitor.errors import ExtractionError
 from monitor.extract import article, prefilter
-from tests.sites.benchpages import backfill_pages
+from tests.sites.benchpages import backfill_pages, official_pages
 
-REPO = Path(__file__).resolve().parents[1]
 READABILITY = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "readability" / "pages"
 HANDMADE = {
     "comments section": '<div id="comments"><p>A reader wrote this.</p></div>',
@@ -37,7 +36,7 @@ def _pages() -> list[tuple[str, str | bytes]]:
         for name, body in HANDMADE.items()
     ]
     pages += [(p.parent.name, p.read_bytes()) for p in sorted(READABILITY.glob("*/source.html"))]
-    pages += [(p.parent.name, p.read_bytes()) for p in sorted(REPO.glob("bench/pages/*/source.html"))]
+    pages += official_pages()
     pages += backfill_pages(10, seed=2)
     return pages
 
@@ -47,6 +46,11 @@ PAGES = _pages()
 
 def _tree(markup: str | bytes) -> Any:
     return article._parse_page(markup)
+
+
+def _shipped(known: prefilter._Known) -> XPath:
+    """The XPath Trafilatura ships for `known`, compiled as its module compiles it."""
+    return XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
 
 
 def test_both_known_xpaths_are_prefiltered_in_trafilatura() -> None:
@@ -60,7 +64,7 @@ def test_both_known_xpaths_are_prefiltered_in_trafilatura() -> None:
 def test_a_prefiltered_xpath_selects_what_the_xpath_selects(markup: str | bytes) -> None:
     tree = _tree(markup)
     for known in prefilter.PREFILTERS:
-        shipped = XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
+        shipped = _shipped(known)
         assert prefilter.Prefiltered(shipped, known.needles)(tree) == shipped(tree)
 
 
@@ -68,9 +72,7 @@ def test_the_handmade_pages_reach_the_xpaths() -> None:
     """The needles let through what the XPaths select (else the test above proves little)."""
     selected = {
         name: any(
-            prefilter.Prefiltered(
-                XPath(k.path, namespaces={"re": "http://exslt.org/regular-expressions"}), k.needles
-            )(_tree(markup))
+            prefilter.Prefiltered(_shipped(k), k.needles)(_tree(markup))
             for k in prefilter.PREFILTERS
         )
         for name, markup in PAGES[: len(HANDMADE)]
@@ -94,7 +96,7 @@ def test_an_expression_it_does_not_know_is_left_alone(monkeypatch: pytest.Monkey
 def test_page_attributes_stand_in_for_the_trees() -> None:
     tree = _tree(PAGES[0][1])  # "comments section"
     known = prefilter.PREFILTERS[1]
-    shipped = XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
+    shipped = _shipped(known)
     filtered = prefilter.Prefiltered(shipped, known.needles)
     assert filtered(tree) == shipped(tree) != []
     with prefilter.page_attributes(["main", "no-needle-here"]):
@@ -118,10 +120,7 @@ def _shipped_xpaths() -> Iterator[None]:
     saved = [list(expressions) for expressions in lists]
     for known, expressions in zip(prefilter.PREFILTERS, lists, strict=True):
         expressions[:] = [
-            XPath(known.path, namespaces={"re": "http://exslt.org/regular-expressions"})
-            if isinstance(x, prefilter.Prefiltered)
-            else x
-            for x in expressions
+            _shipped(known) if isinstance(x, prefilter.Prefiltered) else x for x in expressions
         ]
     try:
         yield

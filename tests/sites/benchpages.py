@@ -1,4 +1,4 @@
-"""bench/backfill.py's generated statement pages, for tests that want realistic pages."""
+"""Realistic pages for tests: bench/pages' official layouts and bench/backfill.py's pages."""
 
 from __future__ import annotations
 
@@ -16,3 +16,10 @@ def backfill_pages(count: int, *, seed: int) -> list[tuple[str, bytes]]:
     finally:
         sys.path.remove(str(BENCH))
     return [(f"backfill-{index}", backfill.page(index, seed=seed)) for index in range(count)]
+
+
+def official_pages() -> list[tuple[str, bytes]]:
+    """The official-layout pages of bench/pages (`source.html`), named by their case."""
+    return [
+        (path.parent.name, path.read_bytes()) for path in sorted(BENCH.glob("pages/*/source.html"))
+    ]
