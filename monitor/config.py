@@ -120,6 +120,11 @@ class KafkaConfig(_Strict):
     ssl_keyfile: Path | None = None
     ssl_keyfile_password: SecretStr | None = None
     ssl_check_hostname: bool = True
+    # The largest record (key + value + headers) an event may become: keep it under the
+    # broker's message.max.bytes (Kafka's default: 1048588). Bigger events are cut to fit.
+    max_event_bytes: int = Field(default=900_000, ge=16_384, le=100_000_000)
+    # The producer's own limit on one request (Kafka's max.request.size, aiokafka's default).
+    max_request_size: int = Field(default=1_048_576, ge=16_384, le=1_000_000_000)
 
     @field_validator("topic")
     @classmethod

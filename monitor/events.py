@@ -14,7 +14,8 @@ title and text, `data.retracted_at`; its version is the last one + 1 and its id
 is derived with a "retracted" marker, so it never collides with an update's).
 
 Records use the CloudEvents Kafka protocol binding in structured mode: the
-value is the whole JSON event and the `content-type` header says so.
+value is the whole JSON event and the `content-type` header says so. A record
+never exceeds `kafka.max_event_bytes`: `monitor.eventsize` cuts what does not fit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from monitor.eventsize import fit_document
 from monitor.models import Event, Quote, Speaker, Statement
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "EVENT_TYPE_PUBLISHED",
     "EVENT_TYPE_RETRACTED",
     "EVENT_TYPE_UPDATED",
+    "MAX_EVENT_BYTES",
     "build_event",
     "build_retraction_event",
     "build_update_event",
@@ -60,6 +63,9 @@ EVENT_TYPE_RETRACTED = "org.statement-monitor.statement.retracted"
 # The fields of `data` an update compares, in this order, for `changes.fields`.
 CHANGE_FIELDS = ("title", "text", "summary", "published_at")
 DATASCHEMA = "https://statement-monitor.github.io/schema/statement-v1.json"
+# `kafka.max_event_bytes` by default: under Kafka's default `message.max.bytes`
+# (1,048,588), with room for the record batch's own framing.
+MAX_EVENT_BYTES = 900_000
 
 
 def _sha256(*parts: str) -> str:
@@ -228,11 +234,20 @@ def event_document(event: Event) -> dict[str, Any]:
     return document
 
 
-def encode_record(event: Event) -> tuple[bytes, bytes, tuple[tuple[str, bytes], ...]]:
-    """(key, value, headers) of the Kafka record that carries the event."""
-    value = json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":"))
+def encode_record(
+    event: Event, *, max_bytes: int = MAX_EVENT_BYTES
+) -> tuple[bytes, bytes, tuple[tuple[str, bytes], ...]]:
+    """(key, value, headers) of the Kafka record that carries the event.
+
+    The record fits `max_bytes` (key, value and headers together): an event
+    that would not is cut as `monitor.eventsize` says, `data.text` first.
+    """
+    key = event.key.encode("utf-8")
     headers = (("content-type", CONTENT_TYPE.encode("ascii")),)
-    return event.key.encode("utf-8"), value.encode("utf-8"), headers
+    overhead = len(key) + sum(len(name) + len(value) for name, value in headers)
+    document = fit_document(event_document(event), max_bytes - overhead)
+    value = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return key, value.encode("utf-8"), headers
 
 
 def decode_record(value: bytes) -> dict[str, Any]:

@@ -532,7 +532,7 @@ class Poller:
         statement = self._statement(source, candidate, article, error, backfill=backfill)
         statement = await self._extract.enrich(source, statement, enriched)
         event = build_event(statement, topic=source.topic)
-        key, value, headers = encode_record(event)
+        key, value, headers = encode_record(event, max_bytes=self._config.kafka.max_event_bytes)
         await self._outbox.wait_for_room()
         # The duplicate check (by link and canonical URL) and the write are one
         # transaction, with no await before it: two sources racing publish once.
@@ -630,7 +630,7 @@ class Poller:
         )
         statement = await self._extract.enrich(source, statement, enriched)
         event = build_update_event(previous, statement, topic=source.topic)
-        key, value, headers = encode_record(event)
+        key, value, headers = encode_record(event, max_bytes=self._config.kafka.max_event_bytes)
         await self._outbox.wait_for_room()
         recorded = self._store.record_version(
             VersionRow(

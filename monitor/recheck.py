@@ -218,7 +218,7 @@ class Rechecker:
     async def _record(
         self, source: Source, due: DueStatement, data: dict[str, Any], event: Event
     ) -> bool:
-        key, value, headers = encode_record(event)
+        key, value, headers = encode_record(event, max_bytes=self._config.kafka.max_event_bytes)
         await self._outbox.wait_for_room()
         recorded = self._store.record_version(
             VersionRow(
