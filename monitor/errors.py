@@ -7,7 +7,8 @@ Every error says whether retrying may help, so callers decide in one place:
     ├── StateError             the state store cannot be opened or written
     ├── ExtractionError        a page could not be turned into a statement
     └── SinkError              the broker did not take an event
-        └── BrokerRefusedError the broker refused a producer feature (not retriable)
+        ├── BrokerRefusedError the broker refused a producer feature (not retriable)
+        └── RecordRejectedError the broker refused one record for good (dead-lettered)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "ConfigError",
     "ExtractionError",
     "MonitorError",
+    "RecordRejectedError",
     "SinkError",
     "StateError",
 ]
@@ -66,3 +68,17 @@ class BrokerRefusedError(SinkError):
     """The broker refused something no retry will fix, such as idempotent producers."""
 
     retriable = False
+
+
+class RecordRejectedError(SinkError):
+    """The broker (or the producer) refused one record for good: too large, invalid, not
+    authorized. Retrying cannot help: the relay dead-letters the record and moves on.
+
+    `reason` is one of a bounded set, fit for a metric label.
+    """
+
+    retriable = False
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

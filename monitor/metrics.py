@@ -458,3 +458,19 @@ def forget_source(source_id: str) -> None:
     for gauge in _PER_SOURCE_GAUGES:
         with contextlib.suppress(KeyError):  # never set here
             gauge.remove(source_id)
+
+# Events the broker refused for good (issue 13): bounded reasons, see
+# `monitor.sinks.kafka.REJECTION_REASONS`.
+EVENTS_DEAD_LETTERED = Counter(
+    f"{_NS}_events_dead_lettered",
+    "Events the broker refused for good (too large, invalid, not authorized), sent to the "
+    "dead-letter topic <topic>.dlq instead, by reason.",
+    ["reason"],
+)
+EVENTS_DROPPED = Counter(
+    f"{_NS}_events_dropped",
+    "Events the broker refused for good whose dead-letter record was refused too: logged "
+    "and dropped, so they never block the events behind them, by reason.",
+    ["reason"],
+)
+__all__ += ["EVENTS_DEAD_LETTERED", "EVENTS_DROPPED"]

@@ -10,7 +10,15 @@ recorded and deletes each row only after the broker acknowledged it, so:
   extraction go on filling the outbox up to `state.outbox_max_events`;
 - per statement key, versions are sent in order: when a record fails, later
   records with the same key stay in the outbox even if the broker took them,
-  and are sent again after it (a repeat with the same id, never a reordering).
+  and are sent again after it (a repeat with the same id, never a reordering);
+- a record the broker refuses for good (too large, invalid, not authorized)
+  never blocks the rows behind it: the records left of that batch are sent
+  again one at a time, so the refused one is told apart from the neighbours
+  the broker refused with it, and it alone goes to the dead-letter topic
+  `<topic>.dlq` (counted in `events_dead_lettered_total{reason}`). If even the
+  dead-letter record is refused for good, the row is logged, counted in
+  `events_dropped_total{reason}` and dropped. Either way the broker stays "up":
+  `broker_up` and `/readyz` speak of the broker, not of one record.
 
 The relay waits on an event rather than sleeping in a loop: `notify()` wakes
 it when a row is written.
@@ -27,7 +35,7 @@ from collections.abc import Sequence
 import structlog
 
 from monitor import metrics
-from monitor.errors import BrokerRefusedError, SinkError
+from monitor.errors import BrokerRefusedError, RecordRejectedError, SinkError
 from monitor.sinks.base import Sink
 from monitor.state import OutboxRecord, StateStore
 
@@ -203,8 +211,11 @@ class OutboxRelay:
             return 0
         metrics.INFLIGHT.labels(stage="publish").set(len(records))
         self._send_started = time.monotonic()
+        dead: set[int] = set()
         try:
             outcomes = await self._send(records)
+            if any(isinstance(o, RecordRejectedError) for o in outcomes):
+                outcomes = await self._one_at_a_time(records, outcomes, dead)
         except SinkError as exc:
             outcomes = [exc] * len(records)
         finally:
@@ -213,7 +224,7 @@ class OutboxRelay:
         done = acked_prefix(records, outcomes)
         if done:
             self._store.outbox_acked(done)
-            self._record_acks(done)
+            self._record_acks([r for r in done if r.seq not in dead], removed=len(done))
         failures = [o for o in outcomes if o is not None]
         if failures:
             self._record_failure(failures[0], len(failures))
@@ -232,11 +243,67 @@ class OutboxRelay:
             self.broker_ok = False  # so the acknowledgement, when it comes, is logged
         return await sending
 
-    def _record_acks(self, done: Sequence[OutboxRecord]) -> None:
-        for record in done:
+    async def _one_at_a_time(
+        self,
+        records: Sequence[OutboxRecord],
+        outcomes: Sequence[BaseException | None],
+        dead: set[int],
+    ) -> list[BaseException | None]:
+        """After a permanent refusal: the records left of the batch, alone and in order.
+
+        A broker refuses a whole produce batch for one bad record, so the refused
+        record is only known by sending alone. Each one refused alone is
+        dead-lettered (its seq added to `dead`) and counts as done. A transient
+        failure stops the pass; the records not sent yet stay for the next round.
+        """
+        settled = {r.seq for r in acked_prefix(records, outcomes)}
+        result: list[BaseException | None] = [None] * len(records)
+        for index, record in enumerate(records):
+            if record.seq in settled:
+                continue
+            self._send_started = time.monotonic()  # a stall is per send, not per pass
+            (outcome,) = await self._sink.send([record])
+            if isinstance(outcome, RecordRejectedError):
+                outcome = await self._dead_letter(record, outcome)
+                if outcome is None:
+                    dead.add(record.seq)
+            if outcome is not None:
+                for later in range(index, len(records)):
+                    if records[later].seq not in settled:
+                        result[later] = outcome
+                break
+        return result
+
+    async def _dead_letter(
+        self, record: OutboxRecord, error: RecordRejectedError
+    ) -> BaseException | None:
+        """Send `record` to its dead-letter topic; None once it is gone from the stream."""
+        context = {
+            "statement_id": record.statement_id,
+            "event_id": record.event_id,
+            "source_id": record.source_id,
+            "topic": record.topic,
+            "reason": error.reason,
+            "bytes": len(record.value),
+        }
+        try:
+            await self._sink.dead_letter(record, error)
+        except RecordRejectedError as refused:
+            metrics.EVENTS_DROPPED.labels(reason=error.reason).inc()
+            log.error("event_dropped", **context, error=str(error), dead_letter_error=str(refused))
+            return None
+        except SinkError as exc:
+            return exc  # the broker is in trouble: the row stays, and is retried
+        metrics.EVENTS_DEAD_LETTERED.labels(reason=error.reason).inc()
+        log.error("event_dead_lettered", **context, error=str(error))
+        return None
+
+    def _record_acks(self, published: Sequence[OutboxRecord], *, removed: int) -> None:
+        for record in published:
             metrics.EVENTS_PUBLISHED.labels(source_id=record.source_id).inc()
-        metrics.LAST_STATEMENT.set(time.time())
-        self._pending = max(self._pending - len(done), 0)
+        if published:
+            metrics.LAST_STATEMENT.set(time.time())
+        self._pending = max(self._pending - removed, 0)
         self._pending_changed()
 
     def _record_failure(self, error: BaseException, count: int) -> None:

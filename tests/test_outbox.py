@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import KafkaConfig
-from monitor.errors import BrokerRefusedError, SinkError
+from monitor.errors import BrokerRefusedError, RecordRejectedError, SinkError
 from monitor.outbox import OutboxRelay, acked_prefix
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import NewStatementRow, OutboxRecord, StateStore, Validators
@@ -58,6 +58,32 @@ class FlakySink:
                 self.sent.append(record.value)
                 outcomes.append(None)
         return outcomes
+
+    async def dead_letter(self, record: OutboxRecord, error: RecordRejectedError) -> None:
+        raise SinkError("no dead-letter topic here")
+
+
+class PoisonSink(FlakySink):
+    """Refuses for good, as a broker does, the whole batch that holds a poison value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.poison: set[bytes] = set()
+        self.dead: list[tuple[bytes, str]] = []
+        self.dead_letter_refused = False
+        self.dead_letter_down = False
+
+    async def send(self, records: Sequence[OutboxRecord]) -> list[BaseException | None]:
+        if any(r.value in self.poison for r in records):
+            return [RecordRejectedError("invalid_record", "INVALID_RECORD")] * len(records)
+        return await super().send(records)
+
+    async def dead_letter(self, record: OutboxRecord, error: RecordRejectedError) -> None:
+        if self.dead_letter_down:
+            raise SinkError("broker down")
+        if self.dead_letter_refused:
+            raise RecordRejectedError("unauthorized", "TopicAuthorizationFailed")
+        self.dead.append((record.value, error.reason))
 
 
 def test_acked_prefix_keeps_later_records_of_a_failed_key() -> None:
@@ -171,3 +197,59 @@ def _with_topic(r: NewStatementRow, topic: str) -> NewStatementRow:
     from dataclasses import replace
 
     return replace(r, topic=topic)
+
+
+def value(n: int) -> bytes:
+    return f'{{"n": {n}}}'.encode()
+
+
+async def test_a_poison_record_is_dead_lettered_alone_and_the_rest_flow(
+        store: StateStore) -> None:
+    """The broker refuses the whole batch; sent one at a time, only the poison is refused."""
+    from monitor import metrics
+    from tests.conftest import counter
+
+    sink = PoisonSink()
+    sink.poison = {value(2)}
+    for n, key in enumerate(["a", "a", "a", "b"], start=1):
+        store.record_statement(row(n, key=key))
+    relay = OutboxRelay(store, sink, max_pending=100)
+    before = counter(metrics.EVENTS_DEAD_LETTERED, reason="invalid_record")
+    published = counter(metrics.EVENTS_PUBLISHED, source_id="src")
+    assert await relay.drain(timeout=2.0) is True
+    assert sink.dead == [(value(2), "invalid_record")]
+    assert sink.sent == [value(1), value(3), value(4)]  # in order, the poison left out
+    assert counter(metrics.EVENTS_DEAD_LETTERED, reason="invalid_record") == before + 1
+    assert counter(metrics.EVENTS_PUBLISHED, source_id="src") == published + 3
+    assert relay.broker_ok and relay.pending == 0
+
+
+async def test_a_refused_dead_letter_drops_the_row_and_never_blocks(store: StateStore) -> None:
+    from monitor import metrics
+    from tests.conftest import counter
+
+    sink = PoisonSink()
+    sink.poison = {value(1)}
+    sink.dead_letter_refused = True
+    store.record_statement(row(1))
+    store.record_statement(row(2))
+    before = counter(metrics.EVENTS_DROPPED, reason="invalid_record")
+    relay = OutboxRelay(store, sink, max_pending=100)
+    assert await relay.drain(timeout=2.0) is True
+    assert sink.sent == [value(2)] and sink.dead == []
+    assert counter(metrics.EVENTS_DROPPED, reason="invalid_record") == before + 1
+    assert relay.broker_ok
+
+
+async def test_a_dead_letter_that_fails_for_now_keeps_the_row(store: StateStore) -> None:
+    sink = PoisonSink()
+    sink.poison = {value(1)}
+    sink.dead_letter_down = True
+    store.record_statement(row(1))
+    store.record_statement(row(2))
+    relay = OutboxRelay(store, sink, max_pending=100)
+    assert await relay.drain(timeout=0.3) is False
+    assert [r.event_id for r in store.outbox_batch(10)] == ["id-1", "id-2"]
+    sink.dead_letter_down = False
+    assert await relay.drain(timeout=2.0) is True
+    assert sink.dead == [(value(1), "invalid_record")] and sink.sent == [value(2)]

@@ -26,7 +26,12 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from monitor.config import KafkaConfig
-from monitor.errors import BrokerRefusedError, SinkError
+from monitor.errors import BrokerRefusedError, RecordRejectedError, SinkError
+from monitor.sinks.deadletter import (
+    dead_letter_record,
+    dead_letter_topic,
+    rejection,
+)
 from monitor.state import OutboxRecord
 
 __all__ = ["KafkaSink", "client_options", "connection_problem"]
@@ -306,7 +311,8 @@ class KafkaSink:
     def __init__(self, config: KafkaConfig, *, bootstrap_servers: str, topics: Sequence[str]):
         self._config = config
         self._bootstrap = bootstrap_servers
-        self._topics = list(topics)
+        # Each topic's dead-letter topic too: a broker may not create topics on produce.
+        self._topics = [*topics, *(dead_letter_topic(t) for t in topics)]
         self._producer: AIOKafkaProducer | None = None
         self._topics_ready = not config.create_topics
 
@@ -322,6 +328,7 @@ class KafkaSink:
             enable_idempotence=self._config.enable_idempotence,
             linger_ms=self._config.linger_ms,
             compression_type=self._config.compression_type,
+            max_request_size=self._config.max_request_size,
         )
         try:
             await producer.start()
@@ -361,10 +368,45 @@ class KafkaSink:
                 outcomes.append(None)
             except KafkaError as exc:
                 outcomes.append(self._explain(exc))
-        if any(outcomes):
+        if any(o is not None and not isinstance(o, RecordRejectedError) for o in outcomes):
             # A producer whose sender failed is not reused: start afresh next time.
+            # One refused record says nothing against the producer or the broker.
             await self.stop()
         return outcomes
+
+    async def dead_letter(self, record: OutboxRecord, error: RecordRejectedError) -> None:
+        """Send `record` to `<topic>.dlq` with the reason in its headers.
+
+        When the refused value is too large, a stand-in naming the event is sent
+        instead of it. Raises `RecordRejectedError` if the dead-letter topic refuses
+        the record too, `SinkError` if the broker did not answer.
+        """
+        omit = error.reason == "too_large"
+        try:
+            await self._send_one(record, error, omit_value=omit)
+        except RecordRejectedError as again:
+            if omit or again.reason != "too_large":
+                raise
+            await self._send_one(record, error, omit_value=True)
+
+    async def _send_one(
+        self, record: OutboxRecord, error: RecordRejectedError, *, omit_value: bool
+    ) -> None:
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
+        value, headers = dead_letter_record(record, error, omit_value=omit_value)
+        try:
+            future = await producer.send(
+                dead_letter_topic(record.topic), value, key=record.key, headers=headers
+            )
+            await future
+        except KafkaError as exc:
+            explained = self._explain(exc)
+            if not isinstance(explained, RecordRejectedError):
+                await self.stop()
+            raise explained from exc
 
     async def check(self) -> None:
         """Connect if needed and ask the broker for metadata."""
@@ -384,6 +426,9 @@ class KafkaSink:
             await _quietly_stop(producer)
 
     def _explain(self, exc: KafkaError) -> SinkError:
+        refused = rejection(exc)
+        if refused is not None:
+            return refused
         if (
             self._config.enable_idempotence
             and self._producer is not None
