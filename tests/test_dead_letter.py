@@ -13,17 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client import REGISTRY
 
 from monitor import metrics
+from monitor.config import KafkaConfig
 from monitor.events import content_hash
 from monitor.extract.article import extract_article
-from tests.conftest import EventReader, counter, make_config, running, wait_until
+from monitor.outbox import OutboxRelay
+from monitor.sinks.embedded import broker_binary
+from monitor.sinks.kafka import KafkaSink
+from monitor.state import NewStatementRow, StateStore
+from tests.conftest import (
+    EventReader,
+    counter,
+    free_port,
+    make_config,
+    running,
+    wait_until,
+)
 from tests.sites.feeds import Item, page, rss
 from tests.sites.loopback import LoopbackSite
 
@@ -159,3 +176,118 @@ async def sample(into: list[float | None]) -> None:
     while True:
         into.append(broker_up())
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def validating_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A tansu broker that validates records against `<topic>.json` in its registry.
+
+    A record that does not validate is refused with INVALID_RECORD (87), and with
+    it every record of the same produce batch: a refusal for good on a healthy broker.
+    """
+    if os.environ.get("MONITOR_TEST_BOOTSTRAP_SERVERS"):
+        pytest.skip("this test starts its own schema-validating broker")
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/", "--schema-registry", "file://./registry"],
+        cwd=tmp_path,  # tansu reads a file:// registry relative to its working directory
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}", registry
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_a_record_the_broker_refuses_is_told_apart_from_its_batch(
+        tmp_path: Path, site: LoopbackSite, topic: str,
+        validating_broker: tuple[str, Path]) -> None:
+    """One partition, so the poison shares a produce batch with good records, all refused
+    together (INVALID_RECORD). Only the poison is dead-lettered, with its whole value."""
+    bootstrap, registry = validating_broker
+    title_is_clean = {"properties": {"title": {"type": ["string", "null"],
+                                               "not": {"pattern": "POISON"}}}}
+    (registry / f"{topic}.json").write_text(json.dumps(
+        {"type": "object",
+         "properties": {"value": {"type": "object",
+                                  "properties": {"data": title_is_clean}}}}))
+    feed = Feed(site)
+    feed.add("fine-0", short(0))
+    feed.add("poison", short(9), title="A POISON statement")
+    feed.add("fine-1", short(1))
+    config = service_config(tmp_path, bootstrap, topic, site, partitions=1)
+    before = counter(metrics.EVENTS_DEAD_LETTERED, reason="invalid_record")
+    broker_samples: list[float | None] = []
+    async with running(config):
+        await wait_until(lambda: broker_up() == 1.0)
+        sampling = asyncio.create_task(sample(broker_samples))
+        documents = await EventReader(bootstrap, topic).read(2, timeout=30, settle=1.0)
+        added = time.monotonic()
+        feed.add("fine-2", short(2))
+        more = await EventReader(bootstrap, topic).read(3, timeout=20)
+        delivered_after = time.monotonic() - added
+        sampling.cancel()
+    assert sorted(d["data"]["guid"] for d in documents) == ["fine-0", "fine-1"]
+    assert sorted(d["data"]["guid"] for d in more) == ["fine-0", "fine-1", "fine-2"]
+    assert delivered_after < 10, f"the statement behind it took {delivered_after:.1f} s"
+    assert counter(metrics.EVENTS_DEAD_LETTERED, reason="invalid_record") == before + 1
+    assert broker_samples and all(s == 1.0 for s in broker_samples), broker_samples
+    dead = await raw_records(bootstrap, f"{topic}.dlq", 1, timeout=20)
+    assert len(dead) == 1
+    headers = dict(dead[0].headers)
+    assert headers["dlq-reason"] == b"invalid_record"
+    assert b"INVALID_RECORD" in headers["dlq-error"]
+    assert json.loads(dead[0].value)["data"]["title"] == "A POISON statement"  # the whole event
+
+
+async def test_one_invalid_record_in_a_refused_batch_is_the_only_one_dead_lettered(
+        tmp_path: Path, topic: str, validating_broker: tuple[str, Path]) -> None:
+    """The relay and the Kafka sink against the validating broker, with the outbox filled
+    first, so that all five rows go in one produce batch and the broker refuses them all.
+    Only the invalid one ends in `<topic>.dlq`; the four others arrive, in order."""
+    bootstrap, registry = validating_broker
+    (registry / f"{topic}.json").write_text(json.dumps(
+        {"type": "object", "properties": {"value": {"type": "object",
+                                                    "properties": {"n": {"not": {"const": 2}}}}}}))
+    store = StateStore(tmp_path / "state.db")
+    store.open()
+    for n in range(5):
+        store.record_statement(NewStatementRow(
+            statement_id=f"s-{n}", source_id="src", entry_key=f"e{n}", url=None,
+            content_hash="sha256:" + "0" * 64, version=1, detected_at=0.0, event_id=f"id-{n}",
+            topic=topic, key=b"one-key", value=json.dumps({"n": n}).encode(),
+            headers=(("content-type", b"application/json"),),
+        ))
+    config = KafkaConfig(bootstrap_servers=bootstrap, topic=topic, enable_idempotence=False,
+                         partitions=1)
+    sink = KafkaSink(config, bootstrap_servers=bootstrap, topics=[topic])
+    relay = OutboxRelay(store, sink, max_pending=100)
+    before = counter(metrics.EVENTS_DEAD_LETTERED, reason="invalid_record")
+    try:
+        assert await relay.drain(timeout=20) is True
+    finally:
+        await sink.stop()
+        store.close()
+    assert relay.broker_ok
+    assert counter(metrics.EVENTS_DEAD_LETTERED, reason="invalid_record") == before + 1
+    delivered = await raw_records(bootstrap, topic, 4, timeout=20)
+    assert [json.loads(r.value)["n"] for r in delivered] == [0, 1, 3, 4]
+    dead = await raw_records(bootstrap, f"{topic}.dlq", 1, timeout=20)
+    assert [json.loads(r.value)["n"] for r in dead] == [2]
+    headers = dict(dead[0].headers)
+    assert headers["dlq-reason"] == b"invalid_record"
+    assert headers["dlq-event-id"] == b"id-2" and headers["dlq-statement-id"] == b"s-2"

@@ -79,8 +79,17 @@ def rejection(exc: BaseException) -> RecordRejectedError | None:
     """The permanent refusal `exc` is, or None if a retry may succeed."""
     for kind, reason in _PERMANENT:
         if isinstance(exc, kind):
-            return RecordRejectedError(reason, f"the broker refused the record: {exc!r}")
+            return RecordRejectedError(reason, f"the record was refused for good: {_say(exc)}")
     return None
+
+
+def _say(exc: BaseException) -> str:
+    """aiokafka's text of the error, with the broker's name for its code."""
+    text = str(exc)
+    name = getattr(exc, "message", None)
+    if isinstance(exc, BrokerResponseError) and isinstance(name, str) and name not in text:
+        text = f"{text} ({name})"
+    return text
 
 
 def dead_letter_topic(topic: str) -> str:
