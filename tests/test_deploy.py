@@ -46,6 +46,8 @@ EXPECTED_ALERTS = {
     "StatementMonitorInstanceWithoutShards",
     "StatementMonitorRebalanceStorm",
     "StatementMonitorStateRestoreFailing",
+    "StatementMonitorEventsDeadLettered",
+    "StatementMonitorEventsDropped",
 }
 SEVERITIES = {"critical", "warning", "info"}
 STATE_DIR = "/var/lib/statement-monitor"

@@ -30,6 +30,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from monitor import metrics
 from monitor.errors import RecordRejectedError
 from monitor.state import OutboxRecord
 
@@ -122,3 +123,11 @@ def dead_letter_record(
     headers = [(name, value) for name, value in headers if name != "content-type"]
     headers.append(("dlq-value", b"omitted"))
     return json.dumps(stand_in).encode(), headers
+
+
+# Every reason's series exists from the start at 0: Prometheus's increase() does
+# not count a counter's first sample, so a series born at 1 would hide the first
+# dead-lettered event from the alert.
+for _reason in REJECTION_REASONS:
+    metrics.EVENTS_DEAD_LETTERED.labels(reason=_reason)
+    metrics.EVENTS_DROPPED.labels(reason=_reason)
