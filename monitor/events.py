@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.eventsize import fit_document
+from monitor.eventsize import encode_fitting
 from monitor.models import Event, Quote, Speaker, Statement
 
 __all__ = [
@@ -245,9 +245,7 @@ def encode_record(
     key = event.key.encode("utf-8")
     headers = (("content-type", CONTENT_TYPE.encode("ascii")),)
     overhead = len(key) + sum(len(name) + len(value) for name, value in headers)
-    document = fit_document(event_document(event), max_bytes - overhead)
-    value = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return key, value.encode("utf-8"), headers
+    return key, encode_fitting(event_document(event), max_bytes - overhead), headers
 
 
 def decode_record(value: bytes) -> dict[str, Any]:

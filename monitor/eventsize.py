@@ -30,11 +30,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MIN_EVENT_BYTES", "encoded_size", "fit_document"]
+__all__ = ["MIN_EVENT_BYTES", "encode_fitting", "encoded_size"]
 
 # Below this, the fixed fields of an event (ids, times, source names) may not fit.
 MIN_EVENT_BYTES = 16_384
 _LONG_STRING = 1024
+# Room for the markers a cut adds (`"text_truncated":true`, a name in truncated_fields).
+_MARK_ROOM = 64
+_CHUNK = 4096  # characters measured at a time when looking for where to cut
 _LIST_FIELDS = ("quotes", "figures", "speakers", "matches", "authors", "tags")
 # Where a cut may fall, best first: paragraph, line, sentence end, any whitespace.
 _TEXT_BOUNDARIES = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?]\s"),
@@ -45,27 +48,37 @@ _WORD_BOUNDARIES = (re.compile(r"\s"),)
 
 def encoded_size(value: Any) -> int:
     """Bytes of `value` as the record carries it (compact JSON, UTF-8, no ASCII escaping)."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return len(_encode(value))
 
 
-def fit_document(document: dict[str, Any], budget: int) -> dict[str, Any]:
-    """`document` itself if it fits `budget` bytes, else a cut copy that does (see above)."""
-    if encoded_size(document) <= budget:
-        return document
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def encode_fitting(document: dict[str, Any], budget: int) -> bytes:
+    """`document` as the record's value, cut as above when it would exceed `budget` bytes.
+
+    An event that fits is encoded once, as it is. One that does not is cut
+    field by field, each cut sized from the bytes still over, and encoded again
+    after each: a few encodings of the whole event, never one per character.
+    """
+    value = _encode(document)
+    if len(value) <= budget:
+        return value
     document = copy.deepcopy(document)
     data = document.get("data")
     if not isinstance(data, dict):
-        return document
+        return value
     for name, cut in _STEPS:
-        if encoded_size(document) <= budget:
-            return document
         if _has_content(data, name):
             _mark(data, name)
-            cut(data, encoded_size(document) - budget)
-    if encoded_size(document) > budget:
-        _mark(data, "other")
-        _shorten_all(document)
-    return document
+            cut(data, len(value) - budget + _MARK_ROOM)
+            value = _encode(document)
+            if len(value) <= budget:
+                return value
+    _mark(data, "other")
+    _shorten_all(document)
+    return _encode(document)
 
 
 def _has_content(data: dict[str, Any], name: str) -> bool:
@@ -76,7 +89,7 @@ def _has_content(data: dict[str, Any], name: str) -> bool:
 
 
 def _mark(data: dict[str, Any], name: str) -> None:
-    """Name the cut before cutting, so the cut also pays for its own marker."""
+    """Name the cut; `_MARK_ROOM` makes the cut pay for its own marker."""
     if name == "text":
         data["text_truncated"] = True
     fields = data.setdefault("truncated_fields", [])
@@ -122,29 +135,45 @@ def _shorten_all(value: Any) -> Any:
 def _shorter(text: str, overflow: int, boundaries: tuple[re.Pattern[str], ...]) -> str:
     """`text` cut so that its encoded size shrinks by at least `overflow` bytes.
 
-    The cut falls at the last boundary of the first kind found in the part that
-    fits; the string is emptied when even that is not enough.
+    The cut falls at the last boundary of the first kind that keeps at least
+    half of what fits; the string is emptied when even that is not enough.
     """
     target = encoded_size(text) - overflow
     if target <= 2:  # two bytes are the quotes of an empty JSON string
         return ""
-    keep = _longest_prefix(text, target)
+    keep = _longest_prefix(text, target - 2)
     prefix = text[:keep]
     if keep == len(text):
         return prefix
     for boundary in boundaries:
-        ends = [m.start() for m in boundary.finditer(prefix)]
-        if ends and ends[-1] >= keep // 2:
-            return prefix[: ends[-1]].rstrip()
+        last = None
+        for last in boundary.finditer(prefix, keep // 2):  # noqa: B007 - the last one
+            pass
+        if last is not None and last.start() > 0:
+            return prefix[: last.start()].rstrip()
     return prefix
 
 
-def _longest_prefix(text: str, target: int) -> int:
-    """The most characters of `text` whose encoded size is at most `target` (binary search)."""
-    low, high = 0, len(text)
+def _longest_prefix(text: str, budget: int) -> int:
+    """The most characters of `text` whose JSON escaping takes at most `budget` bytes.
+
+    JSON escapes character by character, so sizes add up over chunks: whole
+    chunks first, in one pass, then a binary search inside the chunk that
+    crosses the budget (an event's text can be megabytes: this stays linear).
+    """
+    start, used = 0, 0
+    while start < len(text):
+        size = encoded_size(text[start : start + _CHUNK]) - 2
+        if used + size > budget:
+            break
+        used += size
+        start += _CHUNK
+    else:
+        return len(text)
+    low, high = start, min(start + _CHUNK, len(text))
     while low < high:
         middle = (low + high + 1) // 2
-        if encoded_size(text[:middle]) <= target:
+        if used + encoded_size(text[start:middle]) - 2 <= budget:
             low = middle
         else:
             high = middle - 1

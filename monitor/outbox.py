@@ -262,7 +262,10 @@ class OutboxRelay:
             if record.seq in settled:
                 continue
             self._send_started = time.monotonic()  # a stall is per send, not per pass
-            (outcome,) = await self._sink.send([record])
+            try:
+                (outcome,) = await self._sink.send([record])
+            except SinkError as exc:  # what this pass settled stays settled
+                outcome = exc
             if isinstance(outcome, RecordRejectedError):
                 outcome = await self._dead_letter(record, outcome)
                 if outcome is None:

@@ -359,8 +359,9 @@ class KafkaSink:
             except KafkaError as exc:
                 futures.append(exc)
         outcomes: list[BaseException | None] = []
+        refused_by_broker = False
         for future in futures:
-            if isinstance(future, BaseException):
+            if isinstance(future, BaseException):  # refused by the producer, never sent
                 outcomes.append(self._explain(future))
                 continue
             try:
@@ -368,9 +369,14 @@ class KafkaSink:
                 outcomes.append(None)
             except KafkaError as exc:
                 outcomes.append(self._explain(exc))
-        if any(o is not None and not isinstance(o, RecordRejectedError) for o in outcomes):
+                refused_by_broker = True
+        if any(o is not None and not isinstance(o, RecordRejectedError) for o in outcomes) or (
+            refused_by_broker and self._config.enable_idempotence
+        ):
             # A producer whose sender failed is not reused: start afresh next time.
-            # One refused record says nothing against the producer or the broker.
+            # One refused record says nothing against the producer or the broker,
+            # except with idempotence: a refused batch leaves a gap in the
+            # producer's sequence numbers, which a new producer id clears.
             await self.stop()
         return outcomes
 
