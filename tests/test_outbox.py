@@ -253,3 +253,32 @@ async def test_a_dead_letter_that_fails_for_now_keeps_the_row(store: StateStore)
     sink.dead_letter_down = False
     assert await relay.drain(timeout=2.0) is True
     assert sink.dead == [(value(1), "invalid_record")] and sink.sent == [value(2)]
+
+
+async def test_a_broker_failure_in_the_one_at_a_time_pass_keeps_what_it_settled(
+        store: StateStore) -> None:
+    """Rows dead-lettered or acknowledged before the broker failed are not sent again."""
+    sink = PoisonSink()
+    sink.poison = {value(1)}
+    for n, key in enumerate(["a", "b", "c"], start=1):
+        store.record_statement(row(n, key=key))
+    original = sink.send
+    singles: list[bytes] = []
+
+    async def send(records: Sequence[OutboxRecord]) -> list[BaseException | None]:
+        if len(records) == 1:
+            singles.append(records[0].value)
+            if len(singles) == 3:  # the third record alone: the broker goes away
+                sink.down = True
+        return await original(records)
+
+    sink.send = send  # type: ignore[method-assign]
+    relay = OutboxRelay(store, sink, max_pending=100)
+    assert await relay.drain(timeout=0.3) is False
+    assert sink.dead == [(value(1), "invalid_record")] and sink.sent == [value(2)]
+    assert [r.event_id for r in store.outbox_batch(10)] == ["id-3"]
+    assert not relay.broker_ok
+    sink.down = False
+    assert await relay.drain(timeout=2.0) is True
+    assert sink.dead == [(value(1), "invalid_record")]  # never twice
+    assert sink.sent == [value(2), value(3)]
