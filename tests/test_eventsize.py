@@ -104,11 +104,36 @@ def test_huge_title_quotes_and_url_still_fit_in_the_documented_order() -> None:
 @given(
     text=st.text(min_size=0, max_size=30_000),
     title=st.text(max_size=5_000),
+    guid=st.text(max_size=8_000),
     limit=st.integers(min_value=16_384, max_value=40_000),
 )
-def test_any_event_fits_any_limit(text: str, title: str, limit: int) -> None:
-    event = build_event(statement(text=text, title=title), topic="t")
+def test_any_event_fits_any_limit(text: str, title: str, guid: str, limit: int) -> None:
+    hostile = "\x01" * 3000  # six bytes each once escaped
+    event = build_event(
+        statement(text=text, title=title, guid=guid, url=hostile, source_name=hostile,
+                  feed_url=hostile, extraction_error=hostile),
+        topic="t",
+    )
     record = encode_record(event, max_bytes=limit)
     assert record_size(record) <= limit
     data = decode_record(record[1])["data"]
     assert text.startswith(data["text"])
+
+
+def test_the_size_keys_are_checked_and_overridable(tmp_path: Path) -> None:
+    import pytest
+
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text("kafka: {max_event_bytes: 1000}\n"
+                    "sources:\n  - {id: ok, url: 'https://example.org/feed'}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert any(p.startswith("kafka.max_event_bytes:") for p in caught.value.problems)
+    path.write_text("sources:\n  - {id: ok, url: 'https://example.org/feed'}\n")
+    assert load_config(path, env={}).kafka.max_event_bytes == 900_000
+    config = load_config(path, env={"MONITOR__KAFKA__MAX_EVENT_BYTES": "500000",
+                                    "MONITOR__KAFKA__MAX_REQUEST_SIZE": "2000000"})
+    assert (config.kafka.max_event_bytes, config.kafka.max_request_size) == (500_000, 2_000_000)
