@@ -137,3 +137,12 @@ def test_the_size_keys_are_checked_and_overridable(tmp_path: Path) -> None:
     config = load_config(path, env={"MONITOR__KAFKA__MAX_EVENT_BYTES": "500000",
                                     "MONITOR__KAFKA__MAX_REQUEST_SIZE": "2000000"})
     assert (config.kafka.max_event_bytes, config.kafka.max_request_size) == (500_000, 2_000_000)
+
+
+def test_a_page_of_1_5_mb_fits_the_default_limit() -> None:
+    """The issue's case: 1.5 MB of text, over Kafka's default 1 MB message size."""
+    text = paragraphs(750)  # about 1.5 MB of UTF-8
+    assert len(text.encode()) > 1_500_000
+    record = encode_record(build_event(statement(text=text), topic="t"))
+    assert 800_000 < record_size(record) <= 900_000 < 1_048_576
+    assert decode_record(record[1])["data"]["text_truncated"] is True
