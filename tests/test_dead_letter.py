@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiokafka import errors as aiokafka_errors
 from prometheus_client import REGISTRY
 
 from monitor import metrics
@@ -30,6 +31,7 @@ from monitor.config import KafkaConfig
 from monitor.events import content_hash
 from monitor.extract.article import extract_article
 from monitor.outbox import OutboxRelay
+from monitor.sinks.deadletter import REJECTION_REASONS, rejection
 from monitor.sinks.embedded import broker_binary
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import NewStatementRow, StateStore
@@ -291,3 +293,23 @@ async def test_one_invalid_record_in_a_refused_batch_is_the_only_one_dead_letter
     headers = dict(dead[0].headers)
     assert headers["dlq-reason"] == b"invalid_record"
     assert headers["dlq-event-id"] == b"id-2" and headers["dlq-statement-id"] == b"s-2"
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (aiokafka_errors.MessageSizeTooLargeError("The message is 2000000 bytes"), "too_large"),
+    (aiokafka_errors.RecordListTooLargeError(), "too_large"),
+    (aiokafka_errors.for_code(87)(), "invalid_record"),
+    (aiokafka_errors.CorruptRecordException(), "invalid_record"),
+    (aiokafka_errors.TopicAuthorizationFailedError("statements"), "unauthorized"),
+    (aiokafka_errors.InvalidTopicError(), "invalid_topic"),
+    (aiokafka_errors.KafkaConnectionError(), None),
+    (aiokafka_errors.KafkaTimeoutError(), None),
+    (aiokafka_errors.RequestTimedOutError(), None),
+    (aiokafka_errors.NotLeaderForPartitionError(), None),
+    (aiokafka_errors.NotEnoughReplicasError(), None),
+    (aiokafka_errors.UnknownError(), None),  # a broker's own trouble: retried
+])
+def test_produce_errors_are_classified(error: Exception, reason: str | None) -> None:
+    refused = rejection(error)
+    assert (refused.reason if refused else None) == reason
+    assert reason is None or reason in REJECTION_REASONS
