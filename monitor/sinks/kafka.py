@@ -410,8 +410,8 @@ class KafkaSink:
             await future
         except KafkaError as exc:
             explained = self._explain(exc)
-            if not isinstance(explained, RecordRejectedError):
-                await self.stop()
+            if self._config.enable_idempotence or not isinstance(explained, RecordRejectedError):
+                await self.stop()  # as in send()
             raise explained from exc
 
     async def check(self) -> None:
