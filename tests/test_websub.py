@@ -359,7 +359,7 @@ async def test_a_lease_is_renewed_before_it_expires(
 
 async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
     from monitor.config import WebSubConfig
-    from monitor.fetch.guard import AddressGuard
+    from monitor.fetch import Fetcher
     from monitor.models import Source
     from monitor.websub import WebSubManager
 
@@ -380,10 +380,13 @@ async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
     async with LoopbackHub() as hub:
         refused = counter(metrics.WEBSUB_REQUESTS, mode="subscribe", outcome="refused")
         for allow in (False, True):
+            fetcher = Fetcher(
+                user_agent="test", trusted_origins=[source.url], allow_private_networks=allow
+            )
+            await fetcher.start()
             manager = WebSubManager(
-                config, [source], process=process, user_agent="test", max_body_bytes=1 << 20,
-                guard=AddressGuard([source.url], allow_private_networks=allow),
-            )  # fmt: skip
+                config, [source], process=process, max_body_bytes=1 << 20, fetcher=fetcher
+            )
             app = web.Application()
             app.router.add_routes(manager.routes())
             runner = web.AppRunner(app, access_log=None)
@@ -412,6 +415,7 @@ async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
             finally:
                 renewing.cancel()
                 await manager.close(timeout=1)
+                await fetcher.close()
                 await runner.cleanup()
 
 
