@@ -55,6 +55,7 @@ class LoopbackHub:
     requests: list[dict[str, str]] = field(default_factory=list)
     verifications: list[Verification] = field(default_factory=list)
     active: dict[str, HubSubscription] = field(default_factory=dict)  # by callback
+    grant_lease: int | None = None  # the lease the hub grants, when not the one asked
     _runner: web.AppRunner | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -95,6 +96,8 @@ class LoopbackHub:
 
     async def _verify(self, form: dict[str, str]) -> None:
         lease = int(form["hub.lease_seconds"]) if "hub.lease_seconds" in form else None
+        if self.grant_lease is not None and form["hub.mode"] == "subscribe":
+            lease = self.grant_lease
         status, echoed = await self.challenge(
             form["hub.callback"], form["hub.mode"], form["hub.topic"], lease
         )
