@@ -88,9 +88,7 @@ def source() -> Source:
 
 
 @contextlib.asynccontextmanager
-async def manager(
-    *trusted: str, lease: float = 864000
-) -> AsyncIterator[tuple[WebSubManager, str]]:
+async def manager(*trusted: str, lease: float = 864000) -> AsyncIterator[tuple[WebSubManager, str]]:
     """A started WebSubManager, its callbacks on a loopback port, and that callback base.
 
     Its Fetcher trusts `trusted` origins only; `allow_private_networks` is false."""
