@@ -143,6 +143,8 @@ class WebSubManager:
             raise ValueError("websub.callback_base is required")
         self._base = config.callback_base.rstrip("/")
         self._lease = min(config.lease, MAX_LEASE)
+        if config.lease > MAX_LEASE:
+            log.warning("websub_lease_capped", lease=config.lease, max_lease=MAX_LEASE)
         self._sources = {s.id: s for s in sources}
         self._process = process
         self._fetcher = fetcher  # the one guarded path out (started and closed by its owner)
