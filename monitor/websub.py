@@ -326,7 +326,7 @@ class WebSubManager:
         if 200 <= status < 300:
             log.info("websub_requested", source_id=sub.source.id, hub=sub.hub, mode=mode)
             return "accepted"
-        if error is not None and error.kind == "refused":
+        if error is not None and error.kind in {"refused", "invalid_url"}:  # ours to refuse
             log.warning(
                 "websub_hub_refused", source_id=sub.source.id, hub=sub.hub, mode=mode,
                 error=error.message,
