@@ -21,6 +21,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -30,6 +31,7 @@ from monitor import metrics
 from monitor.config import WebSubConfig
 from monitor.fetch import Fetcher
 from monitor.models import Source
+from monitor.state import StateStore, WebSubRow
 from monitor.websub import MAX_LEASE, WebSubManager
 from tests.conftest import counter, free_port, wait_until
 from tests.test_websub import LoopbackHub
@@ -88,7 +90,9 @@ def source() -> Source:
 
 
 @contextlib.asynccontextmanager
-async def manager(*trusted: str, lease: float = 864000) -> AsyncIterator[tuple[WebSubManager, str]]:
+async def manager(
+    *trusted: str, lease: float = 864000, store: StateStore | None = None
+) -> AsyncIterator[tuple[WebSubManager, str]]:
     """A started WebSubManager, its callbacks on a loopback port, and that callback base.
 
     Its Fetcher trusts `trusted` origins only; `allow_private_networks` is false."""
@@ -101,6 +105,7 @@ async def manager(*trusted: str, lease: float = 864000) -> AsyncIterator[tuple[W
         process=_ignore,
         fetcher=fetcher,
         max_body_bytes=1 << 20,
+        store=store,
     )
     app = web.Application()
     app.router.add_routes(websub.routes())
@@ -240,7 +245,10 @@ async def test_a_forged_verification_of_an_unverified_subscription_is_refused() 
         assert await forge(callback, **params) == 404
         sub = websub.subscriptions["pushy"]
         assert not sub.verified and sub.expires_at == 0.0
-        assert requests("unsolicited") == forged + 1
+        retry = sub.next_action_at
+        assert await forge(callback, **{"hub.mode": "denied", "hub.topic": TOPIC}) == 404
+        assert sub.next_action_at == retry  # the retry is not pushed an hour away
+        assert requests("unsolicited") == forged + 2
 
 
 async def test_a_lease_granted_beyond_the_cap_is_capped() -> None:
@@ -253,6 +261,25 @@ async def test_a_lease_granted_beyond_the_cap_is_capped() -> None:
         assert hub.verifications[-1].lease == 10**15
         assert sub.expires_at - now <= MAX_LEASE
         assert sub.next_action_at - now <= MAX_LEASE * 0.75
+
+
+async def test_a_lease_saved_beyond_the_cap_is_capped_at_start(tmp_path: Path) -> None:
+    """A subscription saved with an endless lease (before the cap) is renewed within it."""
+    store = StateStore(tmp_path / "state.db")
+    store.open()
+    try:
+        store.save_websub_subscription(
+            WebSubRow(
+                source_id="pushy", hub="http://127.0.0.1:9/hub", topic=TOPIC, secret="s" * 64,
+                lease_expires_at=time.time() + 1e15, state="verified",
+            )
+        )  # fmt: skip
+        async with manager(store=store) as (websub, _):
+            sub = websub.subscriptions["pushy"]
+            assert sub.verified
+            assert sub.next_action_at - time.monotonic() <= MAX_LEASE * 0.75
+    finally:
+        store.close()
 
 
 async def test_a_forged_denial_neither_drops_nor_blocks_a_subscription() -> None:
