@@ -143,8 +143,7 @@ class Service:
                 self.config.websub,
                 self.sources,
                 process=self._owned_only(poller.process_pushed),
-                guard=self.fetcher.guard,
-                user_agent=self.config.fetch.user_agent,
+                fetcher=self.fetcher,
                 max_body_bytes=self.config.fetch.max_feed_bytes,
                 store=self.store,
             )

@@ -368,7 +368,8 @@ WEBSUB_NOTIFICATIONS = SourceCounter(
 WEBSUB_REQUESTS = Counter(
     f"{_NS}_websub_requests",
     "Subscribe and unsubscribe requests sent to WebSub hubs, by mode and outcome "
-    "(accepted, refused, error, denied, verified).",
+    "(accepted, refused, error, denied, verified; unsolicited: a verification or denial "
+    "for no request of ours, answered 404).",
     ["mode", "outcome"],
 )
 WEBSUB_ACTIVE = Gauge(

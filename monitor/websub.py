@@ -15,13 +15,25 @@
   the config is unsubscribed.
 - One task (`run`) renews every lease: it sleeps until the earliest renewal
   and wakes early when a new hub is found. A lease is renewed when three
-  quarters of it have passed.
+  quarters of it have passed. A lease is capped at 30 days (`MAX_LEASE`),
+  whatever the hub (or a forger) grants, so a renewal is never further away
+  than 22.5 days.
+- A verification (`hub.mode=subscribe` or `unsubscribe` with `hub.challenge`)
+  or a denial (`hub.mode=denied`) is accepted only for a request this service
+  has pending, for that source, topic and mode: a subscribe request sent less
+  than an hour ago and not yet answered, or an unsubscribe not yet verified.
+  Anything else is answered 404 and counted
+  (`websub_requests_total{outcome="unsolicited"}`), so a forger can neither
+  mark a subscription verified (with an endless lease) nor drop one.
 - A bad or missing signature is answered 202 (the spec: the hub must not
   learn that the signature was wrong) and counted; nothing is processed.
 - A callback for a source that has no subscription is answered 404, a body
   over `fetch.max_feed_bytes` 413.
-- The hub URL comes from a feed, so requests to it obey the fetcher's address
-  policy (`fetch.allow_private_networks`, trusted source origins).
+- The hub URL comes from a feed, so requests to it go through the Fetcher
+  (`Fetcher.post_form`): its address policy (`fetch.allow_private_networks`,
+  trusted source origins) judges every hop, and the form, which carries
+  `hub.secret`, is never re-sent to another origin nor turned into a GET by
+  a redirect (refusals counted in `fetch_refused_total{source_id, reason}`).
 """
 
 from __future__ import annotations
@@ -36,20 +48,24 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
 import structlog
 from aiohttp import web
-from aiohttp.resolver import DefaultResolver
-from yarl import URL
 
 from monitor import metrics
 from monitor.config import WebSubConfig
-from monitor.fetch.guard import AddressGuard, GuardedResolver
+from monitor.fetch.client import Fetcher
 from monitor.log import register_secret
 from monitor.models import Source
 from monitor.state import StateStore, WebSubRow
 
-__all__ = ["CALLBACK_PREFIX", "PushHandler", "Subscription", "WebSubManager", "verify_signature"]
+__all__ = [
+    "CALLBACK_PREFIX",
+    "MAX_LEASE",
+    "PushHandler",
+    "Subscription",
+    "WebSubManager",
+    "verify_signature",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +86,8 @@ _REQUEST_TIMEOUT = 10.0
 _VERIFY_WAIT = 60.0  # a hub that accepted but never verified: ask again after this
 _RETRY_BASE, _RETRY_CAP = 30.0, 3600.0
 _MAX_SLEEP = 3600.0
+_PENDING_FOR = 3600.0  # a hub verifies a subscribe request within this, or not at all
+MAX_LEASE = 30 * 86400.0  # seconds: the longest lease believed, whatever the hub says
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
@@ -99,6 +117,11 @@ class Subscription:
     failures: int = 0
     verifications: int = 0  # subscribe verifications answered, to spot one during a request
     busy: bool = False  # a request to the hub is in flight
+    requested_at: float | None = None  # monotonic; a subscribe request awaits its verification
+
+    def awaits_verification(self, now: float) -> bool:
+        """Whether a subscribe request of ours is pending: sent, not yet verified or denied."""
+        return self.requested_at is not None and now - self.requested_at < _PENDING_FOR
 
 
 class WebSubManager:
@@ -110,8 +133,7 @@ class WebSubManager:
         sources: Iterable[Source],
         *,
         process: PushHandler,
-        guard: AddressGuard,
-        user_agent: str,
+        fetcher: Fetcher,
         max_body_bytes: int,
         store: StateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -120,11 +142,12 @@ class WebSubManager:
         if config.callback_base is None:
             raise ValueError("websub.callback_base is required")
         self._base = config.callback_base.rstrip("/")
-        self._lease = config.lease
+        self._lease = min(config.lease, MAX_LEASE)
+        if config.lease > MAX_LEASE:
+            log.warning("websub_lease_capped", lease=config.lease, max_lease=MAX_LEASE)
         self._sources = {s.id: s for s in sources}
         self._process = process
-        self._guard = guard
-        self._user_agent = user_agent
+        self._fetcher = fetcher  # the one guarded path out (started and closed by its owner)
         self._max_body = max_body_bytes
         self._store = store
         self._clock = clock
@@ -134,8 +157,7 @@ class WebSubManager:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()  # requests to hubs
         self.pushes: set[asyncio.Task[None]] = set()  # pushed bodies being processed
-        self._session: aiohttp.ClientSession | None = None
-        self._resolver: GuardedResolver | None = None
+        self._started = False
         self._closing = False
 
     def callback_url(self, source_id: str) -> str:
@@ -148,17 +170,10 @@ class WebSubManager:
         ]
 
     async def start(self) -> None:
-        if self._session is not None:
+        """Resume the saved subscriptions. The fetcher must be started already."""
+        if self._started:
             return
-        if not self._guard.allow_private_networks:
-            self._resolver = GuardedResolver(self._guard, DefaultResolver())
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(resolver=self._resolver, limit=32),
-            headers={"User-Agent": self._user_agent},
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT),
-            trust_env=False,
-        )
+        self._started = True
         self._load()
 
     def _load(self) -> None:
@@ -190,6 +205,7 @@ class WebSubManager:
                 callback=self.callback_url(row.source_id), secret=row.secret,
             )  # fmt: skip
             if row.state == "verified" and remaining > 0:
+                remaining = min(remaining, MAX_LEASE)  # a lease saved before the cap
                 sub.verified = True
                 sub.expires_at = now + remaining
                 sub.next_action_at = now + remaining * _RENEW_AT
@@ -278,8 +294,13 @@ class WebSubManager:
             metrics.WEBSUB_REQUESTS.labels(mode=mode, outcome=outcome).inc()
             if mode == "unsubscribe" and outcome in {"accepted", "refused"}:
                 self._forget(sub)  # a failed request is tried again at the next start
+            gave_up = outcome in {"refused", "rejected"}  # the hub will verify nothing
+            if mode == "unsubscribe" and gave_up and self._leaving.get(sub.source.id) is sub:
+                del self._leaving[sub.source.id]
             if mode == "subscribe":
                 sub.busy = False
+                if gave_up:
+                    sub.requested_at = None
                 if outcome == "accepted":
                     sub.failures = 0
                     if sub.verifications == verifications:  # not verified while we waited
@@ -292,33 +313,34 @@ class WebSubManager:
                 self._wake.set()
 
     async def _send(self, sub: Subscription, mode: str) -> str:
-        refusal = self._guard.check_url(URL(sub.hub))
-        if refusal is not None:
-            log.warning(
-                "websub_hub_refused", source_id=sub.source.id, hub=sub.hub, reason=refusal.reason
-            )
-            return "refused"
+        """POST one request to the hub, through the Fetcher's guarded path; its outcome."""
         form = {"hub.callback": sub.callback, "hub.mode": mode, "hub.topic": sub.topic}
         if mode == "subscribe":
             form["hub.lease_seconds"] = str(max(int(self._lease), 1))
             form["hub.secret"] = sub.secret
-        assert self._session is not None, "start() first"
-        try:
-            async with self._session.post(sub.hub, data=form) as response:
-                detail = (await response.content.read(512)).decode("utf-8", "replace")
-                status = response.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.warning(
-                "websub_request_failed", source_id=sub.source.id, hub=sub.hub, mode=mode,
-                error=f"{type(exc).__name__}: {exc}",
-            )  # fmt: skip
-            return "error"
+            sub.requested_at = self._clock()  # before sending: a hub may verify at once
+        result = await self._fetcher.post_form(
+            sub.hub, form, source_id=sub.source.id, timeout=_REQUEST_TIMEOUT
+        )
+        status, error = result.status, result.error
         if 200 <= status < 300:
             log.info("websub_requested", source_id=sub.source.id, hub=sub.hub, mode=mode)
             return "accepted"
+        if error is not None and error.kind in {"refused", "invalid_url"}:  # ours to refuse
+            log.warning(
+                "websub_hub_refused", source_id=sub.source.id, hub=sub.hub, mode=mode,
+                error=error.message,
+            )  # fmt: skip
+            return "refused"
+        if status == 0:
+            log.warning(
+                "websub_request_failed", source_id=sub.source.id, hub=sub.hub, mode=mode,
+                error=error.message if error is not None else "no response",
+            )  # fmt: skip
+            return "error"
         log.warning(
             "websub_request_rejected", source_id=sub.source.id, hub=sub.hub, mode=mode,
-            status=status, detail=detail,
+            status=status, detail=result.body[:512].decode("utf-8", "replace"),
         )  # fmt: skip
         return "rejected"
 
@@ -331,7 +353,7 @@ class WebSubManager:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self, timeout: float) -> None:
-        """Finish requests and pushes (bounded by `timeout`), close the session.
+        """Finish requests and pushes (bounded by `timeout`); the fetcher stays open.
 
         Subscriptions are kept: they are saved, and the next start resumes them.
         Without a store (nothing would remember them) they are unsubscribed."""
@@ -346,12 +368,6 @@ class WebSubManager:
             await asyncio.wait(set(self.pushes), timeout=max(deadline - self._clock(), 0.01))
         for task in (*self._tasks, *self.pushes):
             task.cancel()  # safe: an unrecorded entry is found by the next poll
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._resolver is not None:
-            await self._resolver.close()
-            self._resolver = None
 
     # -- callbacks ------------------------------------------------------------------
 
@@ -361,27 +377,18 @@ class WebSubManager:
         query = request.query
         mode, topic = query.get("hub.mode"), query.get("hub.topic")
         if mode == "denied":
-            sub = self.subscriptions.get(source_id)
-            if sub is not None and sub.topic == topic:
-                sub.verified = False
-                sub.next_action_at = self._clock() + _RETRY_CAP
-                self._set_gauge()
-                self._save(sub, "denied")
-                metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="denied").inc()
-                log.warning(
-                    "websub_denied", source_id=source_id, hub=sub.hub,
-                    reason=query.get("hub.reason"),
-                )  # fmt: skip
-            return web.Response(status=200)
+            return self._denied(source_id, topic, query.get("hub.reason"))
         challenge = query.get("hub.challenge")
         if not challenge or topic is None:
             return web.Response(status=400, text="hub.challenge and hub.topic are required")
         if mode == "subscribe":
             sub = self.subscriptions.get(source_id)
-            if sub is None or sub.topic != topic:
-                return web.Response(status=404)
-            lease = _lease_seconds(query.get("hub.lease_seconds"), self._lease)
             now = self._clock()
+            if sub is None or sub.topic != topic or not sub.awaits_verification(now):
+                return _unsolicited(source_id, mode, topic)
+            granted = _lease_seconds(query.get("hub.lease_seconds"), self._lease)
+            lease = min(granted, MAX_LEASE)
+            sub.requested_at = None  # answered: a second verification is not ours
             sub.verified = True
             sub.verifications += 1
             sub.expires_at = now + lease
@@ -390,17 +397,34 @@ class WebSubManager:
             self._save(sub, "verified")
             self._wake.set()
             metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="verified").inc()
-            log.info("websub_subscribed", source_id=source_id, hub=sub.hub, lease_seconds=lease)
+            log.info(
+                "websub_subscribed", source_id=source_id, hub=sub.hub, lease_seconds=lease,
+                **({"lease_granted": granted} if granted != lease else {}),
+            )  # fmt: skip
         elif mode == "unsubscribe":
             leaving = self._leaving.get(source_id)
             if leaving is None or leaving.topic != topic:
-                return web.Response(status=404)
+                return _unsolicited(source_id, mode, topic)
             del self._leaving[source_id]
             metrics.WEBSUB_REQUESTS.labels(mode="unsubscribe", outcome="verified").inc()
             log.info("websub_unsubscribed", source_id=source_id, hub=leaving.hub)
         else:
             return web.Response(status=404)
         return web.Response(status=200, text=challenge, content_type="text/plain")
+
+    def _denied(self, source_id: str, topic: str | None, reason: str | None) -> web.Response:
+        """The hub refused a subscribe request of ours: retry much later."""
+        sub = self.subscriptions.get(source_id)
+        if sub is None or sub.topic != topic or not sub.awaits_verification(self._clock()):
+            return _unsolicited(source_id, "denied", topic)
+        sub.requested_at = None
+        sub.verified = False
+        sub.next_action_at = self._clock() + _RETRY_CAP
+        self._set_gauge()
+        self._save(sub, "denied")
+        metrics.WEBSUB_REQUESTS.labels(mode="subscribe", outcome="denied").inc()
+        log.warning("websub_denied", source_id=source_id, hub=sub.hub, reason=reason)
+        return web.Response(status=200)
 
     async def _deliver(self, request: web.Request) -> web.Response:
         """Content distribution: check the signature, answer at once, process in the background."""
@@ -434,6 +458,14 @@ class WebSubManager:
             await self._process(sub.source, body, content_type, url=sub.topic)
         except Exception:
             log.exception("websub_push_crashed", source_id=sub.source.id)
+
+
+def _unsolicited(source_id: str, mode: str, topic: str | None) -> web.Response:
+    """A verification or denial for no request of ours: 404, counted, logged."""
+    counted = "unsubscribe" if mode == "unsubscribe" else "subscribe"  # a denial is of a subscribe
+    metrics.WEBSUB_REQUESTS.labels(mode=counted, outcome="unsolicited").inc()
+    log.warning("websub_unsolicited_verification", source_id=source_id, mode=mode, topic=topic)
+    return web.Response(status=404)
 
 
 def _lease_seconds(value: str | None, default: float) -> float:

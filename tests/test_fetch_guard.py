@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -116,6 +117,11 @@ def make_app(paths: list[str], busy_entered: asyncio.Event) -> web.Application:
     async def self301(request: web.Request) -> web.StreamResponse:
         return web.Response(status=301, headers={"Location": "/self301"})
 
+    async def form(request: web.Request) -> web.StreamResponse:
+        """Echoes a posted form, urlencoded, keys sorted."""
+        data = await request.post()
+        return web.Response(body=urlencode(sorted((k, str(v)) for k, v in data.items())).encode())
+
     @web.middleware
     async def record(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -125,7 +131,8 @@ def make_app(paths: list[str], busy_entered: asyncio.Event) -> web.Application:
 
     app = web.Application(middlewares=[record])
     app.router.add_get("/feed", feed)
-    app.router.add_get("/to", to)
+    app.router.add_route("*", "/to", to)
+    app.router.add_post("/form", form)
     app.router.add_get("/r/{tail:.*}", chain)
     app.router.add_get("/pingpong", pingpong)
     app.router.add_get("/busy", busy)
@@ -259,6 +266,75 @@ async def test_trusted_name_is_not_filtered(trusted: Site) -> None:
     assert result.ok, result.error
     assert resolver.asked == [("feeds.intranet.test", trusted.port)]
     assert trusted.paths == ["/feed"]
+
+
+# --- POST (WebSub hub requests): the form stays on its origin ----------------------------------
+
+SECRET_FORM = {"hub.mode": "subscribe", "hub.secret": "s3cret"}
+
+
+async def post(fetcher: Fetcher, target: str, source_id: str = "poster") -> FetchResult:
+    return await asyncio.wait_for(
+        fetcher.post_form(target, SECRET_FORM, source_id=source_id, timeout=5.0), timeout=10
+    )
+
+
+@pytest.mark.parametrize("code", [307, 308])
+async def test_post_follows_307_and_308_on_its_origin_with_the_form(
+    trusted: Site, fetcher: Fetcher, code: int
+) -> None:
+    result = await post(fetcher, trusted.redirect("/form", code))
+    assert result.ok, result.error
+    assert result.body == b"hub.mode=subscribe&hub.secret=s3cret"
+    assert result.final_url == trusted.url("/form")
+
+
+@pytest.mark.parametrize("code", [307, 308])
+async def test_post_redirect_to_an_untrusted_loopback_origin_is_refused(
+    trusted: Site, other: Site, fetcher: Fetcher, code: int
+) -> None:
+    before = refused_total("poster", "loopback")
+    result = await post(fetcher, trusted.redirect(other.url("/form"), code))
+    assert_refused(result, "loopback")
+    assert refused_total("poster", "loopback") == before + 1
+    assert other.paths == []
+
+
+@pytest.mark.parametrize("code", [307, 308])
+async def test_post_is_never_resent_to_another_origin_even_a_trusted_one(
+    trusted: Site, other: Site, code: int
+) -> None:
+    before = refused_total("poster", "post_redirect")
+    async with Fetcher(user_agent=UA, trusted_origins=[trusted.origin, other.origin]) as fetcher:
+        result = await post(fetcher, trusted.redirect(other.url("/form"), code))
+    assert result.error is not None and result.error.kind == "refused"
+    assert result.status == 0 and not result.ok
+    assert f"HTTP {code} redirect of a POST to {other.url('/form')} refused" in (
+        result.error.message
+    )
+    assert refused_total("poster", "post_redirect") == before + 1
+    assert other.paths == []
+
+
+@pytest.mark.parametrize("code", [301, 302, 303])
+async def test_post_is_never_turned_into_a_get(
+    trusted: Site, fetcher: Fetcher, code: int
+) -> None:
+    before = refused_total("poster", "post_redirect")
+    result = await post(fetcher, trusted.redirect("/echo", code))
+    assert result.error is not None and result.error.kind == "refused"
+    assert refused_total("poster", "post_redirect") == before + 1
+    assert [p.partition("?")[0] for p in trusted.paths] == ["/to"]
+
+
+async def test_post_to_a_forbidden_literal_is_refused_without_connecting(
+    fetcher: Fetcher, connections: list[str]
+) -> None:
+    before = refused_total("poster", "loopback")
+    result = await post(fetcher, "http://[::1]:9/hub")
+    assert_refused(result, "loopback")
+    assert refused_total("poster", "loopback") == before + 1
+    assert connections == []
 
 
 # --- refusals: other origins --------------------------------------------------------------------

@@ -55,6 +55,7 @@ class LoopbackHub:
     requests: list[dict[str, str]] = field(default_factory=list)
     verifications: list[Verification] = field(default_factory=list)
     active: dict[str, HubSubscription] = field(default_factory=dict)  # by callback
+    grant_lease: int | None = None  # the lease the hub grants, when not the one asked
     _runner: web.AppRunner | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -95,6 +96,8 @@ class LoopbackHub:
 
     async def _verify(self, form: dict[str, str]) -> None:
         lease = int(form["hub.lease_seconds"]) if "hub.lease_seconds" in form else None
+        if self.grant_lease is not None and form["hub.mode"] == "subscribe":
+            lease = self.grant_lease
         status, echoed = await self.challenge(
             form["hub.callback"], form["hub.mode"], form["hub.topic"], lease
         )
@@ -359,7 +362,7 @@ async def test_a_lease_is_renewed_before_it_expires(
 
 async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
     from monitor.config import WebSubConfig
-    from monitor.fetch.guard import AddressGuard
+    from monitor.fetch import Fetcher
     from monitor.models import Source
     from monitor.websub import WebSubManager
 
@@ -380,10 +383,13 @@ async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
     async with LoopbackHub() as hub:
         refused = counter(metrics.WEBSUB_REQUESTS, mode="subscribe", outcome="refused")
         for allow in (False, True):
+            fetcher = Fetcher(
+                user_agent="test", trusted_origins=[source.url], allow_private_networks=allow
+            )
+            await fetcher.start()
             manager = WebSubManager(
-                config, [source], process=process, user_agent="test", max_body_bytes=1 << 20,
-                guard=AddressGuard([source.url], allow_private_networks=allow),
-            )  # fmt: skip
+                config, [source], process=process, max_body_bytes=1 << 20, fetcher=fetcher
+            )
             app = web.Application()
             app.router.add_routes(manager.routes())
             runner = web.AppRunner(app, access_log=None)
@@ -412,6 +418,7 @@ async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
             finally:
                 renewing.cancel()
                 await manager.close(timeout=1)
+                await fetcher.close()
                 await runner.cleanup()
 
 

@@ -2,7 +2,8 @@
 
 Modules:
 
-    client.py   the Fetcher: conditional GET, deadline, body cap, redirects, Retry-After, errors
+    client.py   the Fetcher: conditional GET, deadline, body cap, redirects, Retry-After, errors;
+                post_form (WebSub hub requests): the one guarded path for every request
     hosts.py    per-host slots: concurrent requests and delay between starts, per hostname
     guard.py    the address policy: no loopback, private or metadata address off the trusted origins
 """

@@ -1,4 +1,4 @@
-"""The Fetcher: polite HTTP GET, the one place that talks to web servers.
+"""The Fetcher: polite HTTP, the one place that talks to web servers.
 
 This module owns one aiohttp session (keep-alive connections, a DNS cache)
 and the rules of a single GET: conditional requests, a total deadline, a cap
@@ -39,6 +39,14 @@ address unless `allow_private_networks`. A refused request gets status 0 and
 the error kind "refused", is counted in `FETCH_REFUSED{source_id, reason}`
 and logged; `final_url` stays at the last URL that answered.
 
+`post_form` (WebSub hub requests) takes the same path, guard, slots and
+deadline, with one more rule: the form is never sent to another origin, and
+never turned into a GET. A 307/308 on the request's own origin is followed
+with the body; any other redirect of a POST is refused (kind "refused",
+`FETCH_REFUSED{reason="post_redirect"}`, after the address policy has had
+its say). This module is the only one in `monitor/` that opens HTTP
+requests; tests/test_outbound_http.py keeps it so.
+
 `permanent_redirect` is the target of the last of the leading run of 301/308
 responses: 301→308→200 gives the URL of the 200, 301→302→200 the URL that
 answered 302 (where the permanent part ended), 302→301→200 gives None. It is
@@ -74,7 +82,13 @@ from aiohttp.resolver import DefaultResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from monitor.fetch.guard import AddressGuard, AddressRefusedError, GuardedResolver, Refusal
+from monitor.fetch.guard import (
+    AddressGuard,
+    AddressRefusedError,
+    GuardedResolver,
+    Refusal,
+    origin_key,
+)
 from monitor.fetch.hosts import DEFAULT_LIMITS, HostLimits, HostSlot, HostSlots
 from monitor.metrics import FETCH_DURATION, FETCH_REFUSED
 from monitor.models import FetchError, FetchResult
@@ -124,6 +138,8 @@ _SCHEMES: Final = frozenset({"http", "https"})
 _DNS_TTL: Final = 300  # seconds a resolved address is reused
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _PERMANENT: Final = frozenset({301, 308})
+_KEEP_METHOD: Final = frozenset({307, 308})  # the redirects that re-send a POST as a POST
+_POST_HEADERS: Final = {"Accept": "*/*"}
 _URL_MAX: Final = 150  # characters of a URL quoted in a FetchError message
 _URL_CACHE: Final = 65_536  # parsed URLs kept (feeds, robots.txt); about 10 MB when full
 
@@ -285,6 +301,70 @@ class Fetcher:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        checked = self._check_target(url, source_id)
+        if isinstance(checked, FetchResult):
+            return checked
+        target, host = checked
+
+        headers = self._request_headers(kind, etag, last_modified, accept)
+        exchange = await self._exchange(
+            session,
+            target,
+            host,
+            headers,
+            source_id=source_id,
+            deadline=timeout,
+            max_bytes=max_bytes,
+        )
+        self._durations[kind].observe(exchange[6])
+        return self._outcome(
+            exchange, url, target, source_id=source_id, etag=etag, last_modified=last_modified
+        )
+
+    async def post_form(
+        self,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        source_id: str,
+        timeout: float,
+        max_bytes: int = _ERROR_BODY_BYTES,
+    ) -> FetchResult:
+        """POST `form` (urlencoded) to `url`, through the same guard, slots and deadline as a GET.
+
+        The body is never sent anywhere but `url`'s origin: a 307 or 308 on the
+        same origin is followed with the body; any other redirect (another
+        origin, or a 301/302/303 that would turn the POST into a GET) is
+        refused, counted in `FETCH_REFUSED{reason="post_redirect"}` (or the
+        address policy's reason, which is judged first). WebSub hub requests
+        carry `hub.secret`: this is the path they take. Never raises on a status
+        or a network problem.
+        """
+        session = self._session
+        if session is None:
+            raise RuntimeError("Fetcher.start() has not been called, or close() has")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        checked = self._check_target(url, source_id)
+        if isinstance(checked, FetchResult):
+            return checked
+        target, host = checked
+        exchange = await self._exchange(
+            session,
+            target,
+            host,
+            _POST_HEADERS,
+            source_id=source_id,
+            deadline=timeout,
+            max_bytes=max_bytes,
+            form=dict(form),
+        )
+        return self._outcome(exchange, url, target, source_id=source_id)
+
+    def _check_target(self, url: str, source_id: str) -> tuple[URL, str] | FetchResult:
+        """The parsed URL and host of a request, or the result of one refused before sending."""
         parsed = self._urls.get(url)
         if parsed is None:
             try:
@@ -304,19 +384,20 @@ class Fetcher:
             refused = _refused(refusal, target, source_id=source_id, redirected=False)
             _log_unusual(refused, source_id=source_id, url=url)
             return _no_response(url, source_id, refused)
+        return target, host
 
-        headers = self._request_headers(kind, etag, last_modified, accept)
-        response, body, error, final, moved, fetched_at, elapsed = await self._exchange(
-            session,
-            target,
-            host,
-            headers,
-            source_id=source_id,
-            deadline=timeout,
-            max_bytes=max_bytes,
-        )
-        self._durations[kind].observe(elapsed)
-
+    @staticmethod
+    def _outcome(
+        exchange: _Exchange,
+        url: str,
+        target: URL,
+        *,
+        source_id: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        """The FetchResult of an exchange."""
+        response, body, error, final, moved, fetched_at, elapsed = exchange
         if error is not None and not error.retriable:
             _log_unusual(error, source_id=source_id, url=url)
         final_url = url if final is target else str(final)
@@ -376,6 +457,7 @@ class Fetcher:
         source_id: str,
         deadline: float,
         max_bytes: int,
+        form: dict[str, str] | None = None,
     ) -> _Exchange:
         """Take the host's slot, send the request, follow redirects, read the body.
 
@@ -385,6 +467,7 @@ class Fetcher:
         The response is returned even when reading its body failed, so the
         result keeps the status and headers that did arrive. The same headers
         go to every hop, as aiohttp's own redirects do (no credentials are sent).
+        A `form` makes it a POST, redirected only where `_keeps_body` allows.
         """
         slot = self._hosts.slot(host)
         await slot.acquire()
@@ -402,8 +485,13 @@ class Fetcher:
             error: FetchError | None = None
             while True:
                 try:
-                    async with session.get(
-                        hop, headers=headers, timeout=timeout, allow_redirects=False
+                    async with session.request(
+                        "GET" if form is None else "POST",
+                        hop,
+                        headers=headers,
+                        data=form,
+                        timeout=timeout,
+                        allow_redirects=False,
                     ) as response:
                         final = hop
                         status = response.status
@@ -454,6 +542,10 @@ class Fetcher:
                 if refusal is not None:
                     response = None
                     error = _refused(refusal, hop, source_id=source_id, redirected=True)
+                    break
+                if form is not None and not _keeps_body(status, target, hop):
+                    response = None
+                    error = _post_redirect_refused(status, hop, source_id=source_id)
                     break
                 redirects += 1
                 if hop_host != host:  # another host: give this slot back, wait for that one
@@ -729,6 +821,29 @@ def _redirect_target(base: URL, location: str) -> tuple[URL, str] | None:
     if target.raw_fragment:
         target = target.with_fragment(None)
     return target, host
+
+
+def _keeps_body(status: int, origin: URL, hop: URL) -> bool:
+    """Whether a POST may follow a `status` redirect to `hop`: a 307/308 on `origin`'s origin.
+
+    A 301/302/303 would turn it into a GET (a different request, whose success
+    says nothing of the POST's), and another origin must never see the body.
+    """
+    return status in _KEEP_METHOD and (hop.scheme, *origin_key(hop)) == (
+        origin.scheme,
+        *origin_key(origin),
+    )
+
+
+def _post_redirect_refused(status: int, url: URL, *, source_id: str) -> FetchError:
+    """The FetchError of a POST redirect that is not followed, counted in FETCH_REFUSED."""
+    FETCH_REFUSED.labels(source_id=source_id, reason="post_redirect").inc()
+    return FetchError(
+        kind="refused",
+        message=f"HTTP {status} redirect of a POST to {_quote(str(url))} refused: "
+        "a request body is re-sent only on a 307/308 to its own origin",
+        retriable=False,
+    )
 
 
 def _refusal_in(exc: BaseException) -> Refusal | None:
