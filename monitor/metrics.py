@@ -458,3 +458,10 @@ def forget_source(source_id: str) -> None:
     for gauge in _PER_SOURCE_GAUGES:
         with contextlib.suppress(KeyError):  # never set here
             gauge.remove(source_id)
+
+STATE_ERRORS = Counter(
+    f"{_NS}_state_errors",
+    "Errors of the SQLite state store, by kind (disk_full, read_only, io, corrupt, other); "
+    "any of them turns /readyz to 503 until a write succeeds again.",
+    ["kind"],
+)
