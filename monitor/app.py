@@ -153,13 +153,14 @@ class Service:
         elif self.config.websub.active:
             log.warning("websub_off", reason="metrics.enabled is false: no port for callbacks")
         if self.config.metrics.enabled:
-            self.server = HealthServer(
+            server = HealthServer(
                 self.config.metrics.host,
                 self.config.metrics.port,
                 self._readiness_checks(),
                 routes=self.websub.routes() if self.websub else (),
             )
-            await self.server.start()
+            await server.start()
+            self.server = server  # set once bound: its port is the real one
         # Before anything is polled or pushed: an empty store may be a lost one.
         await recover_from_topic(
             self.config, self.store, bootstrap_servers=bootstrap, kafka=kafka_config

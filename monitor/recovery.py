@@ -142,9 +142,14 @@ async def recover_from_topic(
     logs an error and lets the service start as on a first start.
     """
     state = config.state
-    if not state.recover_from_topic or config.coordination is not None or not store.is_empty():
-        return None
     sources = config.resolved_sources()
+    if (
+        not state.recover_from_topic
+        or config.coordination is not None
+        or not sources
+        or not store.is_empty()
+    ):
+        return None
     topics = sorted({config.kafka.topic, *(s.topic for s in sources)})
     started = time.monotonic()
     deadline = started + state.recover_timeout
@@ -152,7 +157,8 @@ async def recover_from_topic(
         scan = TopicScan((s.id for s in sources), since=time.time() - state.recover_max_age)
         try:
             await _read(scan, topics, state.recover_max_events_per_partition,
-                        client_options(kafka, bootstrap_servers))
+                        client_options(kafka, bootstrap_servers),
+                        connect_timeout=max(deadline - time.monotonic(), _RETRY_DELAY))
             break
         except (KafkaError, OSError, TimeoutError) as exc:
             if time.monotonic() + _RETRY_DELAY > deadline:
@@ -191,14 +197,22 @@ async def recover_from_topic(
 
 
 async def _read(scan: TopicScan, topics: list[str], per_partition: int,
-                options: dict[str, Any]) -> None:
-    """Read the tail of every partition of `topics` into `scan`."""
+                options: dict[str, Any], *, connect_timeout: float) -> None:
+    """Read the tail of every partition of `topics` into `scan`.
+
+    Connecting is bounded by `connect_timeout` (a broker that drops packets would
+    hold it for the request timeout); reading, once connected, is not."""
     consumer = AIOKafkaConsumer(
         **options, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
     )
-    await consumer.start()
     try:
-        await consumer.topics()  # fetch metadata: partitions_for_topic reads its cache
+        async with asyncio.timeout(connect_timeout):
+            await consumer.start()
+            await consumer.topics()  # fetch metadata: partitions_for_topic reads its cache
+    except BaseException:
+        await consumer.stop()
+        raise
+    try:
         partitions = [
             TopicPartition(topic, p)
             for topic in topics

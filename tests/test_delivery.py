@@ -38,6 +38,9 @@ def write_config(tmp_path: Path, bootstrap: str, topic: str, site: LoopbackSite,
         tmp_path, bootstrap=bootstrap, topic=topic,
         sources=[{"id": "ministry", "url": site.url("/feed.xml"), "backfill": True, "interval": 0.3}],
         metrics={"port": metrics_port},
+        # An empty store waits this long for a broker that is down at start, to learn
+        # back what was published (monitor/recovery.py); then starts as a first start.
+        state={"recover_timeout": "2s"},
     )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

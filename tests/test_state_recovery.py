@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import EventReader, make_config, running
+from tests.conftest import EventReader, free_port, make_config, running, wait_until
 from tests.durable_broker import DurableBroker
 from tests.sites.feeds import Item, page, rss
 from tests.sites.loopback import LoopbackSite
@@ -127,6 +127,25 @@ async def test_an_empty_store_and_an_empty_topic_is_a_first_start(
     assert not [e for e in logs if e["event"] == "state_recovered_from_topic"]
     assert await EventReader(durable_broker.bootstrap_servers, topic).read(
         1, timeout=2, settle=0.5) == []
+
+
+async def test_a_broker_down_at_start_bounds_the_wait_for_recovery(
+        tmp_path: Path, site: LoopbackSite, topic: str) -> None:
+    """An empty store and no broker: it waits `recover_timeout`, says so, then polls."""
+    feed = DatedFeed(site)
+    feed.add("old-1", dt.datetime.now(dt.UTC))
+    config = make_config(
+        tmp_path, bootstrap=f"127.0.0.1:{free_port()}", topic=topic,
+        sources=[{"id": "ministry", "url": site.url("/feed.xml"), "interval": 0.3}],
+        state={"recover_timeout": "1s"},
+    )
+    with capture_logs() as logs:
+        async with running(config):
+            await wait_until(lambda: site.hits("/feed.xml") != [], timeout=20)
+    failed = [e for e in logs if e["event"] == "state_recovery_failed"]
+    assert len(failed) == 1 and failed[0]["log_level"] == "error"
+    started = [e["event"] for e in logs].index("service_started")
+    assert [e["event"] for e in logs].index("state_recovery_failed") < started
 
 
 async def _sleep(seconds: float) -> None:
