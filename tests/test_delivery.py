@@ -40,7 +40,7 @@ def write_config(tmp_path: Path, bootstrap: str, topic: str, site: LoopbackSite,
         metrics={"port": metrics_port},
         # An empty store waits this long for a broker that is down at start, to learn
         # back what was published (monitor/recovery.py); then starts as a first start.
-        state={"recover_timeout": "2s"},
+        state={"recover_timeout": "1s"},
     )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
