@@ -51,6 +51,7 @@ __all__ = ["RecoveryReport", "TopicScan", "recover_from_topic"]
 log = structlog.get_logger(__name__)
 
 _RETRY_DELAY = 1.0  # seconds between attempts while the broker does not answer
+_MAX_IDLE_FETCHES = 10  # empty fetches of 1 s in a row before a partition is given up
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,7 @@ async def _read(scan: TopicScan, topics: list[str], per_partition: int,
             if starts[tp] < ends[tp]:
                 consumer.seek(tp, starts[tp])
                 pending.add(tp)
+        idle = 0
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000)
             for messages in batch.values():
@@ -235,6 +237,13 @@ async def _read(scan: TopicScan, topics: list[str], per_partition: int,
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
+            # A partition that stops short of its end offset (records gone under a
+            # retention run while we read) must not hold the start-up for ever.
+            idle = 0 if batch else idle + 1
+            if idle >= _MAX_IDLE_FETCHES:
+                log.warning("state_recovery_partitions_short",
+                            partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in pending))
+                break
     finally:
         await consumer.stop()
 
