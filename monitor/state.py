@@ -570,6 +570,7 @@ class StateStore(CoordinationCache):
     # -- lifecycle -------------------------------------------------------
 
     def open(self) -> None:
+        self.failure = None
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -586,7 +587,8 @@ class StateStore(CoordinationCache):
             db.executescript(_SCHEMA)
             _migrate(db)
         except sqlite3.Error as exc:
-            self._failed(exc)
+            if self.failure is None:  # not counted by the connection (connect itself failed)
+                self._failed(exc)
             raise StateError(f"cannot open the state store at {self.path}: {exc}") from exc
         self._db = db
         self._load_sources()

@@ -92,3 +92,18 @@ async def test_a_failing_state_store_turns_readyz_to_503_and_is_counted(
 )
 def test_state_errors_fall_into_bounded_kinds(message: str, kind: str) -> None:
     assert classify_error(sqlite3.OperationalError(message)) == kind
+
+
+def test_a_corrupt_state_file_is_refused_and_counted(tmp_path: Path) -> None:
+    """A file that is not a SQLite database: a clear error at start, counted as corrupt."""
+    from monitor.errors import StateError
+    from monitor.state import StateStore
+
+    path = tmp_path / "monitor.db"
+    path.write_bytes(b"this is not a database, it is a mangled volume " * 200)
+    before = counter(metrics.STATE_ERRORS, kind="corrupt")
+    store = StateStore(path)
+    with pytest.raises(StateError, match="cannot open the state store"):
+        store.open()
+    assert counter(metrics.STATE_ERRORS, kind="corrupt") == before + 1
+    assert store.healthy[0] is False
