@@ -1,7 +1,8 @@
 """The composition root: build every part from the config, run, and stop in order.
 
 Start-up order: state store → worker pool → HTTP fetcher → Kafka sink and
-outbox relay → metrics server → scheduler. A broker that is down at start-up
+outbox relay → metrics server → recovery of an empty store from the output
+topic (monitor/recovery.py) → WebSub → scheduler. A broker that is down at start-up
 does not stop the service: polling starts anyway and the outbox holds the
 events until the broker answers.
 
@@ -33,6 +34,7 @@ from monitor.outbox import OutboxRelay
 from monitor.pipeline import Poller, PollOutcome
 from monitor.pool import WORKER_PRELOAD, WorkerPool
 from monitor.recheck import Rechecker
+from monitor.recovery import recover_from_topic
 from monitor.scheduler import Scheduler
 from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
@@ -150,13 +152,18 @@ class Service:
         elif self.config.websub.active:
             log.warning("websub_off", reason="metrics.enabled is false: no port for callbacks")
         if self.config.metrics.enabled:
-            self.server = HealthServer(
+            server = HealthServer(
                 self.config.metrics.host,
                 self.config.metrics.port,
                 self._readiness_checks(),
                 routes=self.websub.routes() if self.websub else (),
             )
-            await self.server.start()
+            await server.start()
+            self.server = server  # set once bound: its port is the real one
+        # Before anything is polled or pushed: an empty store may be a lost one.
+        await recover_from_topic(
+            self.config, self.store, bootstrap_servers=bootstrap, kafka=kafka_config
+        )
         if self.websub is not None:
             # After the server: a hub verifies (un)subscriptions at once, on our port.
             await self.websub.start()
@@ -346,7 +353,7 @@ class Service:
 
         return {
             "config": lambda: (True, f"{len(self.sources)} sources"),
-            "state": lambda: (self.store.is_open, str(self.config.state.path)),
+            "state": lambda: self.store.healthy,  # open, and no SQLite error since
             "broker": broker,
         }
 

@@ -139,6 +139,13 @@ class KafkaConfig(_Strict):
 class StateConfig(_Strict):
     path: Path = Path("./state/monitor.db")
     outbox_max_events: int = Field(default=100_000, ge=1)
+    # An empty store at start-up (a lost volume) is not a first start when the output
+    # topic holds events of the configured sources: what they say was published is
+    # learnt back, within these bounds (monitor/recovery.py, docs/operations.md).
+    recover_from_topic: bool = True
+    recover_max_age: Duration = 30 * 86400.0
+    recover_max_events_per_partition: int = Field(default=10_000, ge=1)
+    recover_timeout: Duration = 60.0  # waiting for the broker; then a first start
 
 
 class MetricsConfig(_Strict):

@@ -475,3 +475,11 @@ EVENTS_DROPPED = Counter(
     ["reason"],
 )
 __all__ += ["EVENTS_DEAD_LETTERED", "EVENTS_DROPPED"]
+
+STATE_ERRORS = Counter(
+    f"{_NS}_state_errors",
+    "Errors of the SQLite state store, by kind (disk_full, read_only, io, corrupt, other); "
+    "any of them turns /readyz to 503 until a write succeeds again.",
+    ["kind"],
+)
+__all__ += ["STATE_ERRORS"]

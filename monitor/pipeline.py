@@ -509,8 +509,9 @@ class Poller:
 
         # First poll after an upgrade: fingerprints are stored silently, no edits.
         self._store.set_fingerprints(detection.silent_fingerprints)
+        new = self._after_recovery_horizon(source, detection.new)
         outcomes = await asyncio.gather(
-            *(self._record_entry(source, c, backfill=detection.first_sight) for c in detection.new),
+            *(self._record_entry(source, c, backfill=detection.first_sight) for c in new),
             *(self._record_change(source, c, k, fp) for c, k, fp in detection.changed),
             return_exceptions=True,
         )
@@ -522,7 +523,35 @@ class Poller:
             self._store.save_validators(source.id, validators)
             if on_complete is not None:
                 on_complete()
-        return sum(1 for o in outcomes[: len(detection.new)] if o is True)
+        return sum(1 for o in outcomes[: len(new)] if o is True)
+
+    def _after_recovery_horizon(
+        self, source: Source, entries: tuple[Candidate, ...]
+    ) -> tuple[Candidate, ...]:
+        """After a recovery of the store from the output topic (monitor/recovery.py):
+        entries the topic lacks but the feed dates before the horizon were there before
+        anything it holds was published, so they are recorded silently, not published."""
+        horizon = self._store.recovery_horizon(source.id)
+        if horizon is None:
+            return entries
+        older = [
+            c for c in entries
+            if c.key and c.published_at is not None
+            and (c.published_at if c.published_at.tzinfo else c.published_at.replace(
+                tzinfo=dt.UTC)).timestamp() < horizon
+        ]
+        if not older:
+            return entries
+        self._store.record_silently(
+            source.id,
+            [(statement_key(source.id, c.key), c.key, c.url, entry_fingerprint(c))
+             for c in older if c.key],
+            None,  # the validators wait for the other entries of this poll
+        )
+        log.info("entries_before_recovery_horizon", source_id=source.id,
+                 recorded_silently=len(older))
+        handled = {id(c) for c in older}
+        return tuple(c for c in entries if id(c) not in handled)
 
     async def _record_entry(self, source: Source, candidate: Candidate, *, backfill: bool) -> bool:
         assert candidate.key is not None

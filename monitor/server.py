@@ -1,9 +1,11 @@
 """The service's own HTTP port: `/metrics`, `/healthz` and `/readyz`.
 
 - `/healthz`: the process is alive and its event loop answers.
-- `/readyz`: the config is loaded, the state store is open and the broker
-  answered the last publish or connect. 503 with the failing checks otherwise,
-  as JSON, so an operator sees *why*.
+- `/readyz`: the config is loaded, the state store is open and its last
+  operation did not fail (disk full, read-only, I/O, corruption: not ready until
+  a write succeeds again), and the broker answered the last publish or
+  connect. 503 with the failing checks otherwise, as JSON, so an operator sees
+  *why*.
 """
 
 from __future__ import annotations

@@ -25,6 +25,15 @@ It is the memory that makes delivery safe across restarts. Three tables:
   (monitor/coordination.py): `statements.state_version` and
   `sources.state_synced_at`. Used only with `coordination`; the store is then
   the cache of the state topic, restored from it on assignment.
+- `recovered_sources` (additive, no schema bump): sources whose statements were
+  learnt back from the output topic after the store was found empty
+  (monitor/recovery.py), with the horizon before which an entry absent from the
+  topic is taken as already handled; the row goes at the source's next saved
+  validators.
+
+Its health is visible: every SQLite error is classified (disk_full, read_only,
+io, corrupt, other), counted in `statement_monitor_state_errors_total{kind}`,
+and makes `healthy` false (so `/readyz` answers 503) until a write commits again.
 
 The order of writes is the whole promise (see ARCHITECTURE.md): a statement
 and its outbox row are written in one transaction, and validators are saved
@@ -47,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor import metrics
 from monitor.errors import StateError
 from monitor.statesync import StateRecord
 
@@ -56,10 +66,12 @@ __all__ = [
     "KnownStatement",
     "NewStatementRow",
     "OutboxRecord",
+    "RecoveredStatement",
     "StateStore",
     "Validators",
     "VersionRow",
     "WebSubRow",
+    "classify_error",
 ]
 
 _SCHEMA_VERSION = 5
@@ -130,6 +142,10 @@ CREATE TABLE IF NOT EXISTS websub_subscriptions (
     secret           TEXT NOT NULL,
     lease_expires_at REAL,            -- wall-clock seconds; NULL until verified
     state            TEXT NOT NULL    -- pending, verified, expired, denied
+);
+CREATE TABLE IF NOT EXISTS recovered_sources (
+    source_id     TEXT PRIMARY KEY,
+    horizon       REAL NOT NULL       -- an absent entry dated before this was handled
 );
 """
 
@@ -256,6 +272,78 @@ class VersionRow:
     headers: tuple[tuple[str, bytes], ...]
     retracted_at: float | None = None
     alert_topics: tuple[str, ...] = ()  # watchlist topics the event also goes to
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveredStatement:
+    """A statement learnt back from the output topic: the last version published."""
+
+    statement_id: str
+    source_id: str
+    entry_key: str
+    url: str | None
+    content_hash: str
+    version: int
+    detected_at: float
+    title: str | None
+    text: str | None
+    data: dict[str, Any]
+    retracted_at: float | None = None
+    url_keys: tuple[str, ...] = ()
+
+
+# SQLite primary result codes (the low byte of `sqlite_errorcode`) → the bounded
+# `kind` label of statement_monitor_state_errors_total.
+_ERROR_KINDS = {13: "disk_full", 8: "read_only", 10: "io", 14: "io", 11: "corrupt", 26: "corrupt"}
+_ERROR_WORDS = (
+    ("disk is full", "disk_full"),
+    ("readonly", "read_only"),
+    ("read-only", "read_only"),
+    ("i/o error", "io"),
+    ("unable to open", "io"),
+    ("malformed", "corrupt"),
+    ("not a database", "corrupt"),
+)
+
+
+def classify_error(exc: sqlite3.Error) -> str:
+    """The kind of a state store error: disk_full, read_only, io, corrupt or other."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _ERROR_KINDS:
+        return _ERROR_KINDS[code & 0xFF]
+    message = str(exc).lower()
+    for words, kind in _ERROR_WORDS:
+        if words in message:
+            return kind
+    return "other"
+
+
+class _WatchedConnection(sqlite3.Connection):
+    """A connection that reports every SQLite error to its store before raising it:
+    the one place all reads and writes pass, so no failure goes uncounted."""
+
+    on_error: Any = None  # (sqlite3.Error) -> None, set by StateStore.open
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.Error as exc:
+            self._report(exc)
+            raise
+
+    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        try:
+            return super().executemany(*args, **kwargs)
+        except sqlite3.Error as exc:
+            self._report(exc)
+            raise
+
+    def _report(self, exc: sqlite3.Error) -> None:
+        # "cannot start a transaction within a transaction" and the like are our bugs,
+        # not the store's health: only operational and database errors count.
+        ours = isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError))
+        if isinstance(exc, sqlite3.DatabaseError) and not ours and self.on_error is not None:
+            self.on_error(exc)
 
 
 _STATE_COLUMNS = (
@@ -475,23 +563,50 @@ class StateStore(CoordinationCache):
         self._validators: dict[str, Validators] = {}
         self._seen_sources: set[str] = set()
         self._discovered: dict[str, str] = {}
+        self._horizons: dict[str, float] = {}  # recovered sources (see recover_statements)
+        # The last SQLite error, as (kind, message), until a write commits again.
+        self.failure: tuple[str, str] | None = None
 
     # -- lifecycle -------------------------------------------------------
 
     def open(self) -> None:
+        self.failure = None
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=_WatchedConnection,
+            )
+            db.on_error = self._failed
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
             _migrate(db)
         except sqlite3.Error as exc:
+            if self.failure is None:  # not counted by the connection (connect itself failed)
+                self._failed(exc)
             raise StateError(f"cannot open the state store at {self.path}: {exc}") from exc
         self._db = db
         self._load_sources()
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        kind = classify_error(exc)
+        metrics.STATE_ERRORS.labels(kind=kind).inc()
+        self.failure = (kind, str(exc))
+
+    @property
+    def healthy(self) -> tuple[bool, str]:
+        """(ok, detail) for `/readyz`: open, and no SQLite error since the last commit."""
+        if self._db is None:
+            return False, f"{self.path}: not open"
+        if self.failure is not None:
+            kind, message = self.failure
+            return False, f"{self.path}: {kind}: {message}"
+        return True, str(self.path)
 
     def close(self) -> None:
         if self._db is not None:
@@ -516,6 +631,7 @@ class StateStore(CoordinationCache):
             yield db
             db.execute("COMMIT")
             self.writes += 1
+            self.failure = None  # the store takes writes again
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -530,6 +646,11 @@ class StateStore(CoordinationCache):
             self._seen_sources.add(source_id)
             if discovered_url:
                 self._discovered[source_id] = discovered_url
+        for source_id, horizon in self.db.execute(
+            "SELECT source_id, horizon FROM recovered_sources"
+        ):
+            self._horizons[source_id] = horizon
+            self._seen_sources.add(source_id)
 
     # -- sources ---------------------------------------------------------
 
@@ -589,6 +710,10 @@ class StateStore(CoordinationCache):
         )
         self._validators[source_id] = validators
         self._seen_sources.add(source_id)
+        if source_id in self._horizons:
+            # A poll after recovery is recorded in full: the horizon has done its work.
+            db.execute("DELETE FROM recovered_sources WHERE source_id = ?", (source_id,))
+            del self._horizons[source_id]
 
     # -- statements ------------------------------------------------------
 
@@ -866,7 +991,7 @@ class StateStore(CoordinationCache):
         self,
         source_id: str,
         entries: Sequence[tuple[str, str, str | None] | tuple[str, str, str | None, str]],
-        validators: Validators,
+        validators: Validators | None,
     ) -> None:
         """At first sight with backfill off: mark entries seen, unpublished, with the validators.
 
@@ -885,7 +1010,55 @@ class StateStore(CoordinationCache):
                     for entry in entries
                 ],
             )
-            self._write_validators(db, source_id, validators)
+            if validators is not None:  # None: more entries of this poll are still to come
+                self._write_validators(db, source_id, validators)
+
+    # -- recovery from the output topic (monitor/recovery.py) -------------
+
+    def is_empty(self) -> bool:
+        """No statement, no source and no outbox row: a first start, or a lost store."""
+        for table in ("statements", "sources", "outbox", "recovered_sources"):
+            if self.db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
+                return False
+        return True
+
+    def recover_statements(
+        self, rows: Sequence[RecoveredStatement], horizons: dict[str, float]
+    ) -> None:
+        """Record statements learnt from the output topic as published and acknowledged,
+        and their sources as seen, with a horizon each, in one transaction.
+
+        The fingerprint is left empty, so the first poll stores it without an event."""
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO statements(statement_id, source_id, entry_key, url, "
+                "content_hash, version, published, acked_at, detected_at, title, text, data, "
+                "retracted_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        row.statement_id, row.source_id, row.entry_key, row.url,
+                        row.content_hash, row.version, now, row.detected_at, row.title,
+                        row.text, json.dumps(row.data, ensure_ascii=False), row.retracted_at,
+                    )
+                    for row in rows
+                ],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO statement_urls(url_key, statement_id) VALUES (?, ?)",
+                [(key, row.statement_id) for row in rows for key in row.url_keys],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO recovered_sources(source_id, horizon) VALUES (?, ?)",
+                sorted(horizons.items()),
+            )
+        self._horizons.update(horizons)
+        self._seen_sources.update(horizons)
+
+    def recovery_horizon(self, source_id: str) -> float | None:
+        """For a source recovered from the topic and not polled in full since: the
+        Unix time before which an entry the topic lacks was already handled."""
+        return self._horizons.get(source_id)
 
     def statement_count(self, source_id: str | None = None) -> int:
         if source_id is None:

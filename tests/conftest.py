@@ -244,3 +244,19 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def durable_broker(tmp_path: Path) -> Iterator[Any]:
+    """A broker of this test only, whose log survives `kill9()` and `restart()`
+    (tests/durable_broker.py: tansu on an S3 store served by moto on loopback)."""
+    from tests.durable_broker import DurableBroker, moto_server_binary
+
+    if moto_server_binary() is None:
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    broker = DurableBroker(tmp_path / "durable-broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

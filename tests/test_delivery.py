@@ -19,6 +19,7 @@ import yaml
 
 from monitor.sinks.embedded import EmbeddedBroker
 from tests.conftest import EventReader, free_port, make_config
+from tests.durable_broker import DurableBroker
 from tests.sites.loopback import LoopbackSite
 from tests.sites.stream import ServiceProcess, StatementStream, delivery_report
 
@@ -37,6 +38,9 @@ def write_config(tmp_path: Path, bootstrap: str, topic: str, site: LoopbackSite,
         tmp_path, bootstrap=bootstrap, topic=topic,
         sources=[{"id": "ministry", "url": site.url("/feed.xml"), "backfill": True, "interval": 0.3}],
         metrics={"port": metrics_port},
+        # An empty store waits this long for a broker that is down at start, to learn
+        # back what was published (monitor/recovery.py); then starts as a first start.
+        state={"recover_timeout": "1s"},
     )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -101,6 +105,62 @@ async def test_a_broker_outage_during_a_stream_loses_and_doubles_nothing(
     assert report.missing == ()
     assert report.duplicates_new_id == 0
     assert report.sent == 20
+
+
+# How long the broker stays dead after its kill -9 in the crash test: longer than
+# the producer's request timeout and its metadata refresh, so the service's
+# relay meets a broker that is gone, not one that blinked.
+BROKER_CRASH_OUTAGE = 20.0
+
+
+@pytest.mark.slow
+async def test_a_broker_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
+        tmp_path: Path, site: LoopbackSite, topic: str, durable_broker: DurableBroker) -> None:
+    """kill -9 of the broker in the middle of a stream, back after `BROKER_CRASH_OUTAGE` s.
+
+    The durable broker keeps its log, so what it acknowledged before the crash is
+    still there: every statement ends up in the topic, none under a second id,
+    and the service process is the same one throughout (never restarted).
+    """
+    bootstrap = durable_broker.bootstrap_servers
+    port = free_port()
+    stream = StatementStream(site)
+    service = ServiceProcess(write_config(tmp_path, bootstrap, topic, site, port), tmp_path / "log")
+    service.start()
+    assert service.process is not None
+    pid = service.process.pid
+    try:
+        await stream.run(6, every=0.15)
+        before = await EventReader(bootstrap, topic).read(6, timeout=30)
+        producing = asyncio.create_task(stream.run(6, every=0.15))
+        await asyncio.sleep(0.4)  # statements are on their way to the broker
+        durable_broker.kill9()
+        await producing
+        await stream.run(6, every=0.3)  # the broker is dead: polling goes on
+        loop = asyncio.get_running_loop()
+        down_since = loop.time()
+        await asyncio.sleep(3.5)
+        during = await scrape(port)
+        assert during["readyz"] == 503
+        assert during["metrics"]["statement_monitor_broker_up"] == 0
+        await asyncio.sleep(max(0.0, BROKER_CRASH_OUTAGE - (loop.time() - down_since)))
+        durable_broker.restart()
+        await stream.run(4, every=0.15)
+        events = await EventReader(bootstrap, topic).read(22, timeout=90, settle=2.0)
+        after = await scrape(port)
+        assert service.process.poll() is None and service.process.pid == pid  # never restarted
+        assert await service.terminate() == 0
+    finally:
+        if service.process and service.process.poll() is None:
+            service.process.kill()
+    assert len(before) >= 6
+    report = delivery_report(stream.guids, events)
+    print(report.line())
+    assert report.sent == 22
+    assert report.missing == ()
+    assert report.duplicates_new_id == 0
+    assert after["readyz"] == 200
+    assert after["metrics"]["statement_monitor_broker_up"] == 1
 
 
 async def test_repeated_kill_9_during_a_stream_loses_and_doubles_nothing(

@@ -48,6 +48,7 @@ EXPECTED_ALERTS = {
     "StatementMonitorStateRestoreFailing",
     "StatementMonitorEventsDeadLettered",
     "StatementMonitorEventsDropped",
+    "StatementMonitorStateStoreErrors",
 }
 SEVERITIES = {"critical", "warning", "info"}
 STATE_DIR = "/var/lib/statement-monitor"

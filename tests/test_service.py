@@ -254,6 +254,7 @@ async def test_readyz_reports_a_broker_that_is_down(
         bootstrap=f"127.0.0.1:{free_port()}",
         topic=topic,
         sources=[{"id": "probe", "url": site.url("/feed.xml")}],
+        state={"recover_timeout": "1s"},  # an empty store first waits to learn from the topic
     )
     async with running(config) as service:
         assert service.server is not None
