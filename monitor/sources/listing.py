@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from monitor.sources.base import DocumentParser
 
-__all__ = ["looks_like_article", "parse_listing"]
+__all__ = ["explain_listing", "looks_like_article", "parse_listing"]
 
 _MAX_LINKS = 5_000
 _NOT_ARTICLES = re.compile(
@@ -109,6 +109,36 @@ def parse_listing(
         return ParsedFeed(format="listing", title=_page_title(root), entries=dedupe(candidates))
     except Exception as exc:  # the pool must get a result, whatever the document did
         return failure(f"internal error while reading a listing page: {type(exc).__name__}: {exc}")
+
+
+def explain_listing(
+    body: bytes,
+    *,
+    feed_url: str,
+    content_type: str | None = None,
+    selector: str | None = None,
+    link_pattern: str | None = None,
+) -> str:
+    """Why `parse_listing` takes the links it takes, in one line for `monitor check --probe`."""
+    if selector is not None:
+        return f"the links the selector {selector!r} selects" + (
+            f", matching link_pattern {link_pattern!r}" if link_pattern else ""
+        )
+    if link_pattern is not None:
+        return f"article-like links matching link_pattern {link_pattern!r}, outside menus"
+    try:
+        root = html_root(body, content_type)
+        if root is None:
+            return "not a readable HTML page"
+        base = _base_url(root, feed_url)
+        found = find_main_list(
+            root, page_url=feed_url, resolve=lambda anchor: _link(anchor, base, page_url=feed_url)
+        )
+    except Exception as exc:  # a probe must print something, whatever the page did
+        return f"internal error while reading the page: {type(exc).__name__}: {exc}"
+    if found is None:
+        return "no run of repeated blocks holding statement links: give a selector"
+    return f"main list at {found.path}: {found.reason}"
 
 
 def _main_list(

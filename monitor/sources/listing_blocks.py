@@ -58,7 +58,8 @@ _SECTION_SEGMENTS = frozenset(
         "subject", "subjects", "theme", "themes", "author", "authors", "search", "login",
         "register", "feed", "feeds", "rss", "about", "about-us", "contact", "contacts",
         "contact-us", "privacy", "terms", "sitemap", "cookies", "cookie", "accessibility",
-        "subscribe", "newsletter", "rubric", "rubrics", "archive", "archives", "tegi",
+        "subscribe", "newsletter", "rubric", "rubrics", "tegi",
+        "taxonomy",
     }
 )  # fmt: skip
 _PAGINATION_PATH = re.compile(r"/(?:page|seite|pagina|strana)/?\d+/?$|/p\d+/?$", re.IGNORECASE)
