@@ -6,8 +6,9 @@ the number of items, the newest item's date, the WebSub hub the feed names
 and the robots.txt verdict. For a listing page, it also shows the first
 `SAMPLES` items it would take (date, title, URL) and why: which block of the
 page was chosen as the main list, and on what figures (listing_blocks.py),
-so a user sees what the heuristic picked before trusting it. Nothing is recorded: the state store, the outbox
-and Kafka are not touched, and no statement page is fetched.
+so a user sees what the heuristic picked before trusting it. Nothing is
+recorded: the state store, the outbox and Kafka are not touched, and no
+statement page is fetched.
 
 The probe is as polite as the service: the same Fetcher (per-host limits,
 address policy) and the same robots.txt rules; a feed that robots.txt
