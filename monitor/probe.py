@@ -6,7 +6,8 @@ the number of items, the newest item's date, the WebSub hub the feed names
 and the robots.txt verdict. For a listing page, it also shows the first
 `SAMPLES` items it would take (date, title, URL) and why: which block of the
 page was chosen as the main list, and on what figures (listing_blocks.py),
-so a user sees what the heuristic picked before trusting it. Nothing is
+so a user sees what the heuristic picked before trusting it; for a Telegram
+channel, its newest posts. Nothing is
 recorded: the state store, the outbox and Kafka are not touched, and no
 statement page is fetched.
 
@@ -33,7 +34,7 @@ from monitor.sources.listing import explain_listing
 __all__ = ["ProbeRow", "format_table", "probe", "probe_sources"]
 
 _HEADERS = ("source", "kind", "status", "items", "newest", "hub", "robots")
-SAMPLES = 5  # items shown per listing source
+SAMPLES = 5  # items shown per listing source (and Telegram channel)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +152,10 @@ async def _probe_one(
             selector=source.selector,
             link_pattern=source.link_pattern,
         )
+    elif parsed.format == "telegram":  # the preview lists posts oldest first
+        newest = list(reversed(parsed.entries))[:SAMPLES]
+        samples = tuple((c.published_at, c.title, c.url) for c in newest)
+        why = f"the newest posts of the channel's web preview ({len(parsed.entries)} on the page)"
     return ProbeRow(
         source_id=source.id,
         kind=parsed.format,

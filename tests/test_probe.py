@@ -119,3 +119,19 @@ async def test_probe_shows_what_a_listing_page_without_selector_gives_and_why(
         f"  2015-07-07  Statement number 7 of the ministry  {site.url('/news/item.php?id=7')}"
     )
     assert len(lines) == 8  # header, row, why, five items
+
+
+async def test_probe_shows_the_newest_posts_of_a_telegram_channel() -> None:
+    from tests.sites.telegram import FakeChannel
+
+    async with FakeChannel("mod_example", page_size=20) as channel:
+        for n in range(1, 8):
+            channel.post(f"Post number {n}. More text.")
+        config = Config.model_validate(
+            {"sources": [{"id": "tg", "kind": "telegram", "url": channel.url}]}
+        )
+        [row] = await probe(config)
+    assert (row.kind, row.items, row.ok) == ("telegram", 7, True)
+    assert [title for _, title, _ in row.samples] == [f"Post number {n}." for n in (7, 6, 5, 4, 3)]
+    assert row.samples[0][2] == "https://t.me/mod_example/7"
+    assert "tg: the newest posts of the channel's web preview (7 on the page)" in format_table([row])
