@@ -1,7 +1,7 @@
 """Score the no-selector listing heuristic on the dev set in bench/listings/ (issue 16 §1).
 
-    python -m bench.listings            # the heuristic of listing_blocks.py
-    python -m bench.listings --baseline # also the old per-link heuristic, for comparison
+    python bench/listings.py            # the heuristic of listing_blocks.py
+    python bench/listings.py --baseline # also the old per-link heuristic, for comparison
 
 Each page in bench/listings/ was written to mirror the markup of one CMS
 (Drupal 7 and 8, Joomla blog and table views, WordPress, ColdFusion, a GOV.UK
