@@ -229,3 +229,40 @@ async def test_first_sight_pages_back_only_with_backfill(tmp_path: Path) -> None
     parsed = await catch_up(source(backfill=True, max_pages=2), channel.page(), url=URL,
                             store=store, read_page=channel.read_page)  # fmt: skip
     assert ids(parsed) == list(range(3, 13))
+
+
+# --- deletions ------------------------------------------------------------------------------
+
+
+def published(store: StateStore, n: int, posted: dt.datetime) -> None:
+    from monitor.state import NewStatementRow
+
+    url = f"https://t.me/mod_example/{n}"
+    data = {"statement_id": f"s{n}", "source_id": "tg", "url": url, "title": f"Post {n}",
+            "text": f"Post {n}", "content_hash": f"h{n}", "version": 1,
+            "published_at": posted.isoformat(), "detected_at": posted.isoformat()}  # fmt: skip
+    row = NewStatementRow(statement_id=f"s{n}", source_id="tg", entry_key=url, url=url,
+                          content_hash=f"h{n}", version=1, detected_at=posted.timestamp(),
+                          event_id=f"e{n}", topic="t", key=b"k", value=b"v", headers=(),
+                          data=data)  # fmt: skip
+    store.record_statement(row)
+
+
+def test_deleted_posts_are_those_missing_between_listed_ones_within_the_window(
+    tmp_path: Path,
+) -> None:
+    from monitor.telegram_poll import deleted_posts
+
+    now = dt.datetime(2025, 3, 20, tzinfo=dt.UTC)
+    store = StateStore(tmp_path / "state.db")
+    store.open()
+    for n in (1, 2, 3, 5, 7):
+        published(store, n, now - dt.timedelta(days=1))
+    published(store, 4, now - dt.timedelta(days=30))  # deleted, but long after it was posted
+    store.record_silently("tg", [("s6", "https://t.me/mod_example/6", None)], Validators())
+    # The page lists 2, 3 and 8: 4 to 7 are missing; 1 only scrolled off.
+    page = parse([Post(i, f"Post {i}") for i in (2, 3, 8)])
+    found = deleted_posts(source(), page, store, now=now)
+    assert sorted(d["url"] for d in found) == [
+        "https://t.me/mod_example/5", "https://t.me/mod_example/7"
+    ]  # fmt: skip
