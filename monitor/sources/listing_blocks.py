@@ -147,6 +147,7 @@ class _Run:
     # lxml makes a new proxy (a new id) for a node whose proxy was freed.
     links: dict[lxml.html.HtmlElement, list[_Link]]
     dates_precede: bool | None = None
+    members: set[lxml.html.HtmlElement] | None = None  # `blocks` as a set, made once
 
 
 def statement_url(url: str, page_url: str) -> bool:
@@ -337,7 +338,9 @@ def _block_date(
     block: lxml.html.HtmlElement, run: _Run, head: _Link, day_first: bool
 ) -> dt.datetime | None:
     """The date printed in the block; for a flat list, in the siblings around its headline."""
-    members = set(run.blocks)
+    if run.members is None:
+        run.members = set(run.blocks)
+    members = run.members
     around = [*_following(block, members), *_preceding(block, members)]
     if _dates_precede(run, day_first):
         around.reverse()  # a `dt` date before its `dd`: the next block's date follows

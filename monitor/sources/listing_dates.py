@@ -51,18 +51,18 @@ _add(11, "november", "nov", "novembre", "noviembre", "ноябрь", "ноябр
 _add(12, "december", "dec", "décembre", "decembre", "déc", "dezember", "dez", "diciembre",
      "dic", "декабрь", "декабря", "дек")  # fmt: skip
 
-_MONTH_NAME = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
+# A word that may name a month (checked against `_MONTHS`): matching any word and
+# looking it up is ten times faster than an alternation of a hundred names.
+_WORD = r"(?P<month>[^\W\d_]{3,10})"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _ISO = re.compile(r"(?<!\d)(?P<year>(?:19|20)\d\d)[-/.](?P<month>\d\d?)[-/.](?P<day>\d\d?)(?!\d)")
 # 10 April 2015 · 10. April 2015 · 10 de abril de 2015 · 10 апреля 2015 г.
 _DAY_MONTH = re.compile(
-    rf"(?<!\d)(?P<day>\d\d?)(?:er|\.)?\s*(?:de\s+)?(?P<month>{_MONTH_NAME})\.?,?\s*(?:de\s+)?{_YEAR}",
-    re.IGNORECASE,
+    rf"(?<!\d)(?P<day>\d\d?)(?:er|\.)?\s*(?:de\s+)?{_WORD}\.?,?\s*(?:de\s+)?{_YEAR}"
 )
 # April 10, 2015 · Apr. 10 2015 · April 10th, 2015
 _MONTH_DAY = re.compile(
-    rf"(?<![^\W\d_])(?P<month>{_MONTH_NAME})\.?\s+(?P<day>\d\d?)(?:st|nd|rd|th)?,?\s+{_YEAR}",
-    re.IGNORECASE,
+    rf"(?<![^\W\d_]){_WORD}\.?\s+(?P<day>\d\d?)(?:st|nd|rd|th)?,?\s+{_YEAR}"
 )
 _DOTTED = re.compile(r"(?<![\d.])(?P<day>\d\d?)\.(?P<month>\d\d?)\.(?P<year>\d{4}|\d\d)(?![\d])")
 _SLASHED = re.compile(r"(?<![\d/])(?P<a>\d\d?)([/-])(?P<b>\d\d?)\2(?P<year>\d{4}|\d\d)(?![\d/])")
