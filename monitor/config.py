@@ -283,10 +283,20 @@ class SourceConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _channel_gives_the_url(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("channel") and not data.get("url"):
-            from monitor.sources.telegram import preview_url
+        from monitor.sources.telegram import channel_of, preview_url
 
-            return {**data, "url": preview_url(str(data["channel"]))}
+        if not isinstance(data, dict):
+            return data
+        if data.get("channel") and not data.get("url"):
+            data = {**data, "url": preview_url(str(data["channel"]))}
+        url = data.get("url")
+        if (
+            data.get("kind", "auto") == "auto"
+            and isinstance(url, str)
+            and re.match(r"^https?://(www\.)?t\.me/s/", url, re.IGNORECASE)
+            and channel_of(url)
+        ):
+            data = {**data, "kind": "telegram"}  # a channel's preview reads as nothing else
         return data
 
     @model_validator(mode="after")

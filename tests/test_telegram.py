@@ -148,7 +148,9 @@ def test_config_channel_or_url() -> None:
             {"sources": [{"id": "a", "kind": "telegram", "url": "https://t.me/x1234"}]}
         )
     with pytest.raises(ValueError, match="only for kind: telegram"):
-        Config.model_validate({"sources": [{"id": "a", "channel": "mod_russia"}]})
+        Config.model_validate({"sources": [{"id": "a", "kind": "feed", "channel": "mod_russia"}]})
+    alone = Config.model_validate({"sources": [{"id": "a", "channel": "mod_russia"}]})
+    assert alone.resolved_sources()[0].kind == "telegram"
 
 
 # --- catching up with ?before= -------------------------------------------------------------
@@ -266,3 +268,8 @@ def test_deleted_posts_are_those_missing_between_listed_ones_within_the_window(
     assert sorted(d["url"] for d in found) == [
         "https://t.me/mod_example/5", "https://t.me/mod_example/7"
     ]  # fmt: skip
+
+
+def test_a_t_me_preview_url_is_a_telegram_source_without_kind() -> None:
+    config = Config.model_validate({"sources": [{"id": "a", "url": "https://t.me/s/mod_russia"}]})
+    assert config.resolved_sources()[0].kind == "telegram"
