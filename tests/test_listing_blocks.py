@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from monitor.sources import parse_listing
 from monitor.sources.base import html_root
 from monitor.sources.listing import _link
-from monitor.sources.listing_blocks import find_main_list, statement_url
+from monitor.sources.listing_blocks import find_main_list
 from monitor.sources.listing_dates import find_date
+from monitor.sources.listing_urls import statement_url
 
 BASE = "https://gov.example"
 DEVSET = Path(__file__).resolve().parent.parent / "bench" / "listings"

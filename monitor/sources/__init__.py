@@ -6,6 +6,7 @@
     listing.py   HTML listing pages: links chosen by a CSS selector or a heuristic
     listing_blocks.py  the main list of a listing page without a selector, by structure
     listing_dates.py   dates as listing pages print them next to links
+    listing_urls.py    which URLs of a listing page may be statements
     telegram.py  public Telegram channels, from their web preview t.me/s/<channel>
     discovery.py feed autodiscovery: the feed an HTML page links to
     kinds.py     `sniff_kind`: what a fetched document is, by its content

@@ -11,9 +11,9 @@ headline links:
     score = √blocks × headline words (capped) × (1 + dates) × (1 + teasers)
             × main content bonus × furniture penalty ÷ links per block
 
-Links are judged by `statement_url` too: topic, category, "issues", tag,
-author, contact and pagination links are never statements, however
-article-like they look; query-string articles (Joomla, ColdFusion,
+Links are judged by `statement_url` too (listing_urls.py): topic, category,
+"issues", tag, author, contact and pagination links are never statements,
+however article-like they look; query-string articles (Joomla, ColdFusion,
 WordPress `?p=`, `.aspx?id=`) and `.html`/`.cfm`/`.aspx`/`.php` pages are.
 
 A headline link that sits before the run in the same content area (a
@@ -31,14 +31,14 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
 
 import lxml.html
 
 from monitor.sources.base import plain_text
 from monitor.sources.listing_dates import find_date
+from monitor.sources.listing_urls import statement_url
 
-__all__ = ["ListItem", "MainList", "find_main_list", "statement_url"]
+__all__ = ["ListItem", "MainList", "find_main_list"]
 
 # (absolute same-site URL or None, link text or None) for one anchor; listing.py's `_link`.
 LinkResolver = Callable[[lxml.html.HtmlElement], tuple[str | None, str | None]]
@@ -47,40 +47,6 @@ MIN_BLOCKS = 2
 MAX_FEATURED = 3  # headline links before the run, taken as well
 _MAX_DEPTH = 14  # ancestors of a link looked at as possible blocks
 _WORDS_CAP = 8
-
-_FILES = re.compile(
-    r"\.(?:css|js|png|jpe?g|gif|svg|webp|ico|zip|mp[34]|xml|json|rss|atom)$", re.IGNORECASE
-)
-# Path segments of sections that are never one statement.
-_SECTION_SEGMENTS = frozenset(
-    {
-        "tag", "tags", "category", "categories", "topic", "topics", "issue", "issues",
-        "subject", "subjects", "theme", "themes", "author", "authors", "search", "login",
-        "register", "feed", "feeds", "rss", "about", "about-us", "contact", "contacts",
-        "contact-us", "privacy", "terms", "sitemap", "cookies", "cookie", "accessibility",
-        "subscribe", "newsletter", "rubric", "rubrics", "tegi",
-        "taxonomy",
-    }
-)  # fmt: skip
-_PAGINATION_PATH = re.compile(r"/(?:page|seite|pagina|strana)/?\d+/?$|/p\d+/?$", re.IGNORECASE)
-_INDEX_PAGE = re.compile(r"^(?:index|default)\.\w+$", re.IGNORECASE)
-# Query keys that page through a list or name a section, never an article.
-_SECTION_KEYS = frozenset(
-    {
-        "page", "paged", "pg", "limitstart", "start", "offset", "tag", "tags", "category",
-        "cat", "topic", "issue", "issues", "s", "q", "search", "sectionid", "catid_only",
-    }
-)  # fmt: skip
-_SECTION_VIEWS = frozenset(
-    {"category", "categories", "section", "tag", "tags", "featured", "archive", "search"}
-)
-# Query keys that name one article.
-_ARTICLE_KEYS = re.compile(
-    r"^(?:id|p|nid|aid|newsid|news_id|articleid|article_id|itemid|contentrecord_id|"
-    r"elementid|element_id|docid|releaseid|pressreleaseid|postid|story_id|storyid)$",
-    re.IGNORECASE,
-)
-_PAGEN = re.compile(r"^pagen_\d+$", re.IGNORECASE)
 
 _FURNITURE_TAGS = frozenset({"nav", "header", "footer", "aside"})
 _FURNITURE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "menu"})
@@ -148,39 +114,6 @@ class _Run:
     links: dict[lxml.html.HtmlElement, list[_Link]]
     dates_precede: bool | None = None
     members: set[lxml.html.HtmlElement] | None = None  # `blocks` as a set, made once
-
-
-def statement_url(url: str, page_url: str) -> bool:
-    """True unless a same-site URL names a section, a file, a page of the list or the site root.
-
-    Not a test that the URL is an article (an id-less slug may be one): the
-    structure of the page decides that. A test that it is not a topic,
-    category, "issues", tag, author, contact or pagination page.
-    """
-    parts = urlsplit(url)
-    page = urlsplit(page_url)
-    if (parts.path.rstrip("/"), parts.query) == (page.path.rstrip("/"), page.query):
-        return False
-    segments = [s.lower() for s in parts.path.split("/") if s]
-    if not segments and not parts.query:
-        return False
-    if _FILES.search(parts.path) or _PAGINATION_PATH.search(parts.path):
-        return False
-    if any(segment in _SECTION_SEGMENTS for segment in segments):
-        return False
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if segments and _INDEX_PAGE.match(segments[-1]) and not query:
-        return False
-    article = any(_ARTICLE_KEYS.match(key) for key, _ in query)
-    for key, value in query:
-        low = key.lower()
-        if low == "view" and value.lower() in _SECTION_VIEWS:
-            return False
-        if low == "layout" and value.lower() == "blog":
-            return False
-        if _PAGEN.match(low) or (low in _SECTION_KEYS and not article):
-            return False
-    return True
 
 
 def find_main_list(
