@@ -227,3 +227,17 @@ def test_dev_set_targets() -> None:
         items += len(page["items"])
         taken += len(parsed.entries)
     assert taken <= 1.2 * items
+
+
+def test_runs_in_page_furniture_are_never_the_main_list() -> None:
+    nav = "".join(f'<li><a href="/section/{i}/news-of-the-section">Section {i}</a></li>' for i in range(9))
+    page = f"""<html lang="en"><body><header><nav><ul>{nav}</ul></nav></header>
+      <main><article><h1>Statement on the floods</h1><p>The ministry said today that the rain
+      would continue.</p></article></main>
+      <aside><h2>Related news</h2><ul><li><a href="/news/minister-visits-the-regional-office">Minister
+      visits the regional office</a></li><li><a href="/news/annual-report-published-today">Annual
+      report published today</a></li></ul></aside>
+      <div id="secondary" class="widget-area"><ul><li><a href="/news/one-more-statement-here">One
+      more statement here</a></li><li><a href="/news/and-another-statement-here">And another
+      statement here</a></li></ul></div></body></html>"""
+    assert listing(page) == []

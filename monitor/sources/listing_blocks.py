@@ -6,10 +6,10 @@ one headline link and often a date or a teaser, in the main content rather
 than in a header, a menu, a sidebar or a footer. `find_main_list` groups the
 children of every element by tag and shared classes, keeps the groups whose
 blocks hold a statement link, scores each run and takes the best one's
-headline links:
+headline links (a run in page furniture, a menu, a sidebar, is never taken):
 
     score = √blocks × headline words (capped) × (1 + dates) × (1 + teasers)
-            × main content bonus × furniture penalty ÷ links per block
+            × main content bonus ÷ links per block
 
 Links are judged by `statement_url` too (listing_urls.py): topic, category,
 "issues", tag, author, contact and pagination links are never statements,
@@ -54,7 +54,7 @@ _FURNITURE_WORDS = frozenset(
     {
         "nav", "navbar", "navigation", "menu", "submenu", "megamenu", "breadcrumb",
         "breadcrumbs", "sidebar", "footer", "masthead", "pager", "pagination",
-        "social", "share", "sharing", "related", "widget", "toolbar", "topbar", "tabs",
+        "social", "share", "sharing", "related", "toolbar", "topbar", "secondary",
         "popular", "trending", "tagcloud", "sitemap",
     }
 )  # fmt: skip
@@ -64,8 +64,13 @@ _TOKEN_SPLIT = re.compile(r"[\s_-]+")
 _VARIABLE_CLASS = re.compile(
     r"\d|(?:^|[-_])(?:odd|even|first|last|alt|alternate|active|current|selected)$", re.I
 )
-# Class or id names of a page's header (a "header" token alone would take `page-header`).
-_HEADER_NAMES = re.compile(r"^(?:header|site-header|global-header|main-header|topheader)", re.I)
+# Whole class or id names of a page's header or widget column (a "header" or "widget"
+# token alone would take Joomla's `page-header` or Elementor's `elementor-widget`).
+_HEADER_NAMES = re.compile(
+    r"^(?:header|site-header|global-header|main-header|top-header|topheader|header-top|"
+    r"header-wrapper|header-wrap|headerwrap|header-container|widget-area|widgets)$",
+    re.I,
+)
 _SECTIONING = frozenset({"article", "main", "section"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _TITLE_WORDS = frozenset({"title", "headline", "heading", "name"})
@@ -122,6 +127,9 @@ def find_main_list(
     """The main list of statements on the page, or None when it has no run of blocks."""
     links = list(_statement_links(root, page_url, resolve))
     runs = _runs(links)
+    # A run in page furniture (a menu, a sidebar's "related news") is never the main
+    # list: a page with nothing else (an article page) has no list at all.
+    runs = [run for run in runs if _furniture(run.parent) is None]
     if not runs:
         return None
     day_first = _day_first(root)
@@ -220,7 +228,6 @@ def _score(run: _Run) -> tuple[float, str]:
     dated = sum(1 for block in run.blocks if _has_date(block)) / len(run.blocks)
     teased = sum(1 for block, head in zip(run.blocks, heads, strict=True)
                  if _extra_words(block, head) >= 8) / len(run.blocks)  # fmt: skip
-    furniture = _furniture(run.parent)
     main = _in_main(run.parent)
     score = (
         math.sqrt(len(run.blocks))
@@ -228,12 +235,9 @@ def _score(run: _Run) -> tuple[float, str]:
         * (1 + 1.5 * dated)
         * (1 + 0.5 * teased)
         * (1.5 if main else 1.0)
-        * (0.05 if furniture else 1.0)
         / max(1.0, urls_per_block - 0.5)
     )
     where = "in the main content" if main else "outside any main content marker"
-    if furniture:
-        where = f"in page furniture ({furniture})"
     reason = (
         f"{len(run.blocks)} repeated <{run.signature}> blocks; headlines average "
         f"{words:.1f} words; {dated:.0%} with a date; {teased:.0%} with a teaser; "
@@ -427,7 +431,7 @@ def _furniture(element: lxml.html.HtmlElement) -> str | None:
             return f"{node.tag}.{sorted(words)[0]}"
         names = [*(node.get("class") or "").split(), node.get("id") or ""]
         if any(_HEADER_NAMES.match(name) for name in names):
-            return f"{node.tag}.header"
+            return f"{node.tag}.{next(n for n in names if _HEADER_NAMES.match(n))}"
     return None
 
 
