@@ -265,7 +265,7 @@ class SourceConfig(_Strict):
     id: str
     name: str | None = None
     url: str
-    kind: Literal["auto", "feed", "sitemap", "listing"] = "auto"
+    kind: Literal["auto", "feed", "sitemap", "listing", "telegram"] = "auto"
     # Listing pages (see README "Source kinds"): which links are statements.
     selector: str | None = None
     link_pattern: str | None = None
@@ -287,6 +287,59 @@ class SourceConfig(_Strict):
     date_selector: str | None = None
     date_format: str | None = None
     remove_selectors: list[Selector] = Field(default_factory=list)
+    # Telegram channels (README "Source kinds"): `channel: <name>` stands for
+    # `url: https://t.me/s/<name>`; at most `max_pages` preview pages per poll.
+    channel: str | None = None
+    max_pages: int = Field(default=10, ge=1, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_gives_the_url(cls, data: Any) -> Any:
+        from monitor.sources.telegram import channel_of, preview_url
+
+        if not isinstance(data, dict):
+            return data
+        if data.get("channel") and not data.get("url"):
+            data = {**data, "url": preview_url(str(data["channel"]))}
+        url = data.get("url")
+        if (
+            data.get("kind", "auto") == "auto"
+            and isinstance(url, str)
+            and re.match(r"^https?://(www\.)?t\.me/s/", url, re.IGNORECASE)
+            and channel_of(url)
+        ):
+            data = {**data, "kind": "telegram"}  # a channel's preview reads as nothing else
+        return data
+
+    @model_validator(mode="after")
+    def _telegram_names_a_channel(self) -> SourceConfig:
+        from monitor.sources.telegram import channel_of, valid_channel
+
+        if self.channel is not None and self.kind != "telegram":
+            raise PydanticCustomError("channel", "channel: only for kind: telegram")
+        if self.kind != "telegram":
+            return self
+        if self.channel is not None and not valid_channel(self.channel):
+            raise PydanticCustomError(
+                "channel",
+                "channel: must be a public channel name ([A-Za-z0-9_], 4 to 64), got {value}",
+                {"value": repr(self.channel)},
+            )
+        named = channel_of(self.url)
+        if named is None:
+            raise PydanticCustomError(
+                "url",
+                "url: a telegram source reads a channel's web preview, "
+                "https://t.me/s/<channel>, got {value} (or give channel: <name>)",
+                {"value": repr(self.url)},
+            )
+        if self.channel is not None and self.channel != named:
+            raise PydanticCustomError(
+                "channel",
+                "channel: {channel} does not match the url's channel {named}",
+                {"channel": repr(self.channel), "named": repr(named)},
+            )
+        return self
 
     @model_validator(mode="after")
     def _date_format_needs_a_selector(self) -> SourceConfig:
@@ -561,6 +614,7 @@ class Config(_Strict):
             recheck_interval=source.recheck_interval or self.defaults.recheck_interval,
             recheck_window=source.recheck_window or self.defaults.recheck_window,
             rules=source.rules,
+            max_pages=source.max_pages,
         )
 
 

@@ -144,7 +144,7 @@ def statement_data(statement: Statement) -> dict[str, Any]:
             for m in statement.matches
         ],
         "sources": list(statement.sources or (statement.source_id,)),
-    }
+    } | ({"post": dict(statement.extra)} if statement.extra else {})
 
 
 def build_event(statement: Statement, *, topic: str) -> Event:

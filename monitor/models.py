@@ -31,7 +31,7 @@ __all__ = [
     "Watchlist",
 ]
 
-SourceKind = Literal["auto", "feed", "sitemap", "listing"]
+SourceKind = Literal["auto", "feed", "sitemap", "listing", "telegram"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +89,7 @@ class Source:
     recheck_interval: float = 3600.0  # seconds between re-checks of a published statement
     recheck_window: float = 7 * 86400.0  # re-check statements detected this recently
     rules: ExtractionRules | None = None  # per-source extraction rules, if any
+    max_pages: int = 10  # telegram: preview pages read per poll when catching up (`?before=`)
 
     @property
     def adaptive(self) -> bool:
@@ -153,6 +154,10 @@ class Candidate:
     updated_at: dt.datetime | None = None  # the feed's updated date, where distinct from published
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    # What a source kind knows of an entry beyond the feed fields, as (name, value)
+    # pairs: a Telegram post's channel, id, "forwarded from", media kind, edited mark.
+    # Published as `data.post`.
+    extra: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str | None:
@@ -250,6 +255,7 @@ class Statement:
     # Every source that carried the statement (one canonical URL), first the one that
     # found it; empty means just `source_id`.
     sources: tuple[str, ...] = ()
+    extra: tuple[tuple[str, str], ...] = ()  # the candidate's `extra`, published as `data.post`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

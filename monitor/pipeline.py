@@ -72,6 +72,7 @@ from monitor.events import (
     statement_key,
 )
 from monitor.extract.feedtext import html_to_text
+from monitor.extract.post import post_article
 from monitor.extract.stage import Enriched, ExtractionStage
 from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache
@@ -96,6 +97,7 @@ from monitor.state import (
     Validators,
     VersionRow,
 )
+from monitor.telegram_poll import catch_up, retract_deleted
 
 __all__ = ["FUTURE_DATE_TOLERANCE", "MAX_CACHE_FLOOR", "HubListener", "PollOutcome", "Poller"]
 
@@ -259,6 +261,8 @@ class Poller:
             )
 
         parsed = await self._parse(source, result, kind="feed" if discovered else None)
+        if parsed is not None and source.kind == "telegram":
+            parsed = await self._catch_up(source, parsed, result.final_url)
         on_complete: Callable[[], None] | None = None
         if parsed is not None and parsed.follow:
             parsed, validators, on_complete = await self._follow(source, parsed, saved)
@@ -270,6 +274,8 @@ class Poller:
         new = await self._record_new_entries(
             source, parsed, validators, on_complete=on_complete
         )
+        if source.kind == "telegram":
+            await self._retract_deleted(source, parsed)
         return PollOutcome(
             "200",
             ok=True,
@@ -306,6 +312,32 @@ class Poller:
                 source, parsed, self._store.validators(source.id)
             )
         return PollOutcome("200", ok=True, new_statements=new)
+
+    async def _catch_up(self, source: Source, parsed: ParsedFeed, url: str) -> ParsedFeed:
+        """A Telegram channel: the older posts too, when none listed is known (telegram_poll)."""
+
+        async def read_page(page: str) -> ParsedFeed | None:
+            result = await self._fetch_document(source, page, Validators())
+            if result.error is not None:
+                log.warning("poll_failed", source_id=source.id, url=page, kind=result.error.kind)
+                return None
+            return await self._parse(source, result)
+
+        return await catch_up(
+            source, parsed, url=url, store=self._store, read_page=read_page
+        )
+
+    async def _retract_deleted(self, source: Source, parsed: ParsedFeed) -> None:
+        """A Telegram channel: posts deleted between two listed ones are retracted."""
+        await retract_deleted(
+            source,
+            parsed,
+            store=self._store,
+            now=self._now(),
+            wait_for_room=self._outbox.wait_for_room,
+            notify=self._outbox.notify,
+            alert_topics=self._extract.alert_topics,
+        )
 
     async def _follow(
         self, source: Source, parsed: ParsedFeed, saved: Validators
@@ -702,6 +734,19 @@ class Poller:
         feed's own content must do."""
         if candidate.url is None:
             return None, None, None  # nothing to fetch: the feed entry is the statement
+        if source.kind == "telegram":  # the post is the statement: no page to fetch
+            try:
+                post = await self._pool.run(
+                    self._config.extract.timeout,
+                    post_article,
+                    candidate.content_html,
+                    title=candidate.title,
+                    url=candidate.url,
+                    published_at=candidate.published_at,
+                )
+            except PoolTimeout as exc:
+                return None, f"timeout: {exc}", None
+            return post, None, None
         metrics.INFLIGHT.labels(stage="extract").inc()
         try:
             # Pages are fetched no faster than the pool extracts them: without this
@@ -808,6 +853,7 @@ class Poller:
             version=1,
             backfill=backfill,
             extraction_error=error,
+            extra=candidate.extra,
         )
 
 

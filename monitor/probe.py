@@ -3,8 +3,13 @@
 This is how a user debugs a new source: for every configured source, one row
 with the detected kind (the parsed format), the HTTP status (or error kind),
 the number of items, the newest item's date, the WebSub hub the feed names
-and the robots.txt verdict. Nothing is recorded: the state store, the outbox
-and Kafka are not touched, and no statement page is fetched.
+and the robots.txt verdict. For a listing page, it also shows the first
+`SAMPLES` items it would take (date, title, URL) and why: which block of the
+page was chosen as the main list, and on what figures (listing_blocks.py),
+so a user sees what the heuristic picked before trusting it; for a Telegram
+channel, its newest posts. Nothing is
+recorded: the state store, the outbox and Kafka are not touched, and no
+statement page is fetched.
 
 The probe is as polite as the service: the same Fetcher (per-host limits,
 address policy) and the same robots.txt rules; a feed that robots.txt
@@ -24,10 +29,12 @@ from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache, origin_of
 from monitor.models import Source
 from monitor.sources import parse_document
+from monitor.sources.listing import explain_listing
 
 __all__ = ["ProbeRow", "format_table", "probe", "probe_sources"]
 
 _HEADERS = ("source", "kind", "status", "items", "newest", "hub", "robots")
+SAMPLES = 5  # items shown per listing source (and Telegram channel)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +50,9 @@ class ProbeRow:
     robots: str  # "allowed (robots.txt 200)", "disallowed (...)", "ignored: <reason>"
     ok: bool  # fetched and parsed into at least one item, or an empty but valid feed
     error: str | None = None
+    # Listing pages: the first items (published_at, title, url), and why they were taken.
+    samples: tuple[tuple[dt.datetime | None, str | None, str | None], ...] = ()
+    why: str | None = None
 
 
 async def probe(config: Config) -> list[ProbeRow]:
@@ -131,6 +141,21 @@ async def _probe_one(
         link_pattern=source.link_pattern,
     )
     dates = [c.published_at for c in parsed.entries if c.published_at is not None]
+    samples: tuple[tuple[dt.datetime | None, str | None, str | None], ...] = ()
+    why = None
+    if parsed.format == "listing":
+        samples = tuple((c.published_at, c.title, c.url) for c in parsed.entries[:SAMPLES])
+        why = explain_listing(
+            result.body,
+            feed_url=result.final_url,
+            content_type=result.content_type,
+            selector=source.selector,
+            link_pattern=source.link_pattern,
+        )
+    elif parsed.format == "telegram":  # the preview lists posts oldest first
+        newest = list(reversed(parsed.entries))[:SAMPLES]
+        samples = tuple((c.published_at, c.title, c.url) for c in newest)
+        why = f"the newest posts of the channel's web preview ({len(parsed.entries)} on the page)"
     return ProbeRow(
         source_id=source.id,
         kind=parsed.format,
@@ -141,6 +166,8 @@ async def _probe_one(
         robots=robots_text,
         ok=parsed.error is None or bool(parsed.entries),
         error=parsed.error,
+        samples=samples,
+        why=why,
     )
 
 
@@ -164,4 +191,19 @@ def format_table(rows: Sequence[ProbeRow]) -> str:
         for row in [_HEADERS, *cells]
     ]
     lines.extend(f"{r.source_id}: {r.error}" for r in rows if r.error)
+    for row in rows:
+        lines.extend(_samples(row))
     return "\n".join(lines)
+
+
+def _samples(row: ProbeRow) -> list[str]:
+    """The items a listing source would take, and why, under the table."""
+    if row.why is None:
+        return []
+    lines = [f"{row.source_id}: {row.why}"]
+    for published, title, url in row.samples:
+        when = published.astimezone(dt.UTC).strftime("%Y-%m-%d") if published else "no date   "
+        lines.append(f"  {when}  {title or '(no title)'}  {url}")
+    if not row.samples:
+        lines.append("  (no items)")
+    return lines

@@ -102,6 +102,8 @@ class Rechecker:
         self._now = now
         groups: dict[tuple[float, float], list[str]] = {}
         for source in sources:
+            if source.kind == "telegram":
+                continue  # its posts are re-read on the channel's page (telegram_poll.py)
             groups.setdefault((source.recheck_interval, source.recheck_window), []).append(
                 source.id
             )

@@ -84,3 +84,54 @@ def test_check_probe_prints_the_table_and_fails_on_a_bad_source(
     assert "dead" in result.output and "connect" in result.output
     plain = CliRunner().invoke(main, ["check", "--config", str(config)])
     assert plain.exit_code == 0 and "source" not in plain.output.split("\n", 1)[1]
+
+
+async def test_probe_shows_what_a_listing_page_without_selector_gives_and_why(
+    site: LoopbackSite,
+) -> None:
+    rows = "".join(
+        f'<li class="item"><span class="date">0{n}/0{n}/2015</span> '
+        f'<a href="/news/item.php?id={n}">Statement number {n} of the ministry</a></li>'
+        for n in range(7, 0, -1)
+    )
+    site.put(
+        "/news/",
+        '<!DOCTYPE html><html lang="en"><body><nav><a href="/news/about-the-ministry-long">'
+        "About the ministry and its departments</a></nav><main><ul class='news'>"
+        f"{rows}</ul></main></body></html>",
+    )
+    config = Config.model_validate(
+        {"sources": [{"id": "news", "url": site.url("/news/"), "kind": "listing"}]}
+    )
+    [row] = await probe(config)
+    assert row.kind == "listing" and row.items == 7
+    assert len(row.samples) == 5
+    assert row.samples[0] == (
+        dt.datetime(2015, 7, 7, tzinfo=dt.UTC),
+        "Statement number 7 of the ministry",
+        site.url("/news/item.php?id=7"),
+    )
+    assert row.why is not None and "main > ul.news > li.item" in row.why
+    assert "7 repeated <li.item> blocks" in row.why and "100% with a date" in row.why
+    lines = format_table([row]).splitlines()
+    assert lines[2].startswith("news: main list at main > ul.news > li.item")
+    assert lines[3] == (
+        f"  2015-07-07  Statement number 7 of the ministry  {site.url('/news/item.php?id=7')}"
+    )
+    assert len(lines) == 8  # header, row, why, five items
+
+
+async def test_probe_shows_the_newest_posts_of_a_telegram_channel() -> None:
+    from tests.sites.telegram import FakeChannel
+
+    async with FakeChannel("mod_example", page_size=20) as channel:
+        for n in range(1, 8):
+            channel.post(f"Post number {n}. More text.")
+        config = Config.model_validate(
+            {"sources": [{"id": "tg", "kind": "telegram", "url": channel.url}]}
+        )
+        [row] = await probe(config)
+    assert (row.kind, row.items, row.ok) == ("telegram", 7, True)
+    assert [title for _, title, _ in row.samples] == [f"Post number {n}." for n in (7, 6, 5, 4, 3)]
+    assert row.samples[0][2] == "https://t.me/mod_example/7"
+    assert "tg: the newest posts of the channel's web preview (7 on the page)" in format_table([row])

@@ -67,6 +67,7 @@ from monitor.sources.jsonfeed import parse_json_feed
 from monitor.sources.kinds import sniff_kind
 from monitor.sources.listing import parse_listing
 from monitor.sources.sitemap import parse_robots, parse_sitemap
+from monitor.sources.telegram import parse_telegram
 
 __all__ = ["parse_document", "parse_xml_feed"]
 
@@ -99,7 +100,8 @@ def parse_document(
 
     A gzipped body is unpacked first (capped, see `base.gunzip`). Then, with
     `kind` "auto", the content decides (`kinds.sniff_kind`): a sitemap or
-    robots.txt goes to `sitemap.py`; an HTML page with a `selector` is a
+    robots.txt goes to `sitemap.py`; "telegram" is a channel's web preview
+    (`telegram.py`); an HTML page with a `selector` is a
     listing page, without one it is searched for a feed link (`discovery.py`)
     and, linking to none, read as a listing page by the heuristic. "sitemap"
     and "listing" force those adapters; "feed" (and any other document) goes to
@@ -115,6 +117,10 @@ def parse_document(
             body = unpacked
         if not body.strip():
             return failure("empty document: the server sent no body")
+        if kind == "telegram":
+            return parse_telegram(
+                body, source_id=source_id, feed_url=feed_url, content_type=content_type
+            )
         sniffed = sniff_kind(body, content_type) if kind != "feed" else "feed"
         parser: DocumentParser
         if kind == "listing" or (kind == "auto" and sniffed == "html" and selector):

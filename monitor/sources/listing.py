@@ -3,9 +3,11 @@
 With a `selector` (CSS, e.g. `ul.news-list a`), the links it selects are the
 statements; a selected element that is not a link contributes the links inside
 it (so `article.news-item` works too). With a `link_pattern` (a regex searched
-in the absolute URL), only matching links are kept. Without a selector, a
-heuristic keeps same-site links whose path looks like an article (see
-`looks_like_article`), outside navigation, headers, footers and asides.
+in the absolute URL), only matching links are kept, and they must look like
+an article (`looks_like_article`) outside navigation, headers, footers and
+asides. With neither, the page's main list is found by its structure (a run
+of repeated sibling blocks, see listing_blocks.py): each block's headline
+link is a statement, with the date printed next to it as `published_at`.
 
 Always: links are made absolute, the fragment is dropped, each URL is kept
 once (first text wins), and the page itself, in-page anchors, mailto: and
@@ -23,13 +25,14 @@ import lxml.html
 
 from monitor.models import Candidate, ParsedFeed
 from monitor.sources.base import absolute_http_url, dedupe, failure, html_root, plain_text
+from monitor.sources.listing_blocks import find_main_list
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from monitor.sources.base import DocumentParser
 
-__all__ = ["looks_like_article", "parse_listing"]
+__all__ = ["explain_listing", "looks_like_article", "parse_listing"]
 
 _MAX_LINKS = 5_000
 _NOT_ARTICLES = re.compile(
@@ -83,6 +86,8 @@ def parse_listing(
         if root is None:
             return failure("not a readable HTML page")
         base = _base_url(root, feed_url)
+        if selector is None and link_pattern is None:
+            return _main_list(root, base, source_id=source_id, feed_url=feed_url)
         pattern = re.compile(link_pattern) if link_pattern else None
         anchors = _selected_links(root, selector) if selector else root.iter("a")
         candidates = []
@@ -101,15 +106,68 @@ def parse_listing(
             )
             if len(candidates) >= _MAX_LINKS:
                 break
-        title_element = root.find(".//title")
-        title = (
-            plain_text(title_element.text_content(), html_markup=False, single_line=True)
-            if title_element is not None
-            else None
-        )
-        return ParsedFeed(format="listing", title=title, entries=dedupe(candidates))
+        return ParsedFeed(format="listing", title=_page_title(root), entries=dedupe(candidates))
     except Exception as exc:  # the pool must get a result, whatever the document did
         return failure(f"internal error while reading a listing page: {type(exc).__name__}: {exc}")
+
+
+def explain_listing(
+    body: bytes,
+    *,
+    feed_url: str,
+    content_type: str | None = None,
+    selector: str | None = None,
+    link_pattern: str | None = None,
+) -> str:
+    """Why `parse_listing` takes the links it takes, in one line for `monitor check --probe`."""
+    if selector is not None:
+        return f"the links the selector {selector!r} selects" + (
+            f", matching link_pattern {link_pattern!r}" if link_pattern else ""
+        )
+    if link_pattern is not None:
+        return f"article-like links matching link_pattern {link_pattern!r}, outside menus"
+    try:
+        root = html_root(body, content_type)
+        if root is None:
+            return "not a readable HTML page"
+        base = _base_url(root, feed_url)
+        found = find_main_list(
+            root, page_url=feed_url, resolve=lambda anchor: _link(anchor, base, page_url=feed_url)
+        )
+    except Exception as exc:  # a probe must print something, whatever the page did
+        return f"internal error while reading the page: {type(exc).__name__}: {exc}"
+    if found is None:
+        return "no run of repeated blocks holding statement links: give a selector"
+    return f"main list at {found.path}: {found.reason}"
+
+
+def _main_list(
+    root: lxml.html.HtmlElement, base: str, *, source_id: str, feed_url: str
+) -> ParsedFeed:
+    """The headline links of the page's main list (listing_blocks.py), with their dates."""
+    found = find_main_list(
+        root, page_url=feed_url, resolve=lambda anchor: _link(anchor, base, page_url=feed_url)
+    )
+    items = found.items[:_MAX_LINKS] if found is not None else ()
+    candidates = (
+        Candidate(
+            source_id=source_id,
+            feed_url=feed_url,
+            url=item.url,
+            guid=None,
+            title=item.title,
+            published_at=item.published_at,
+        )
+        for item in items
+    )
+    return ParsedFeed(format="listing", title=_page_title(root), entries=dedupe(candidates))
+
+
+def _page_title(root: lxml.html.HtmlElement) -> str | None:
+    title_element = root.find(".//title")
+    if title_element is None:
+        return None
+    return plain_text(title_element.text_content(), html_markup=False, single_line=True)
 
 
 def _selected_links(
