@@ -34,23 +34,14 @@ with at most `MAX_FIGURES` results.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from monitor.models import Figure
 
 __all__ = ["Figure", "find_figures"]
 
 MAX_INPUT_CHARS = 200_000
 MAX_FIGURES = 200
 MAX_UNIT_WORDS = 3
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Figure:
-    """One stated quantity: its value, what it counts and the words that state it."""
-
-    value: int | float
-    unit: str
-    text: str
-    bound: str | None = None  # "at_most" ("up to 100") or "more_than" ("over 700")
 
 
 def _split(words: str) -> list[str]:
