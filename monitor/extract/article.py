@@ -58,7 +58,7 @@ from trafilatura.utils import (
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from monitor.errors import ExtractionError
-from monitor.extract import prefilter
+from monitor.extract import dates, prefilter
 from monitor.extract.chrome import (
     chrome_share,
     chrome_shingles,
@@ -226,6 +226,7 @@ def extract_article(
     ruled = apply_rules(tree, rules)  # first, so that nothing below sees what it removes
     attributes = _AUTHOR_ATTRIBUTES(tree)  # one scan, for the byline and Trafilatura's prunes
     head = _read_head(tree, url)
+    page_dates = dates.read_page(tree)
     with prefilter.page_attributes(attributes):
         body = _run_trafilatura(tree, url, precise=False)
         if body is None and not ruled.paragraphs:  # a content rule's text needs no body
@@ -242,7 +243,9 @@ def extract_article(
         title=title,
         text=text,
         language=choose_language(head.language, text),
-        published_at=_published_at(ruled.date or document.date, feed_published_at),
+        published_at=_published_at(
+            ruled.date or page_dates.choose(document.date), feed_published_at
+        ),
         canonical_url=head.canonical_url or url,
         authors=authors,
         description=_clean(document.description),
