@@ -66,6 +66,7 @@ from monitor.extract.chrome import (
     in_chrome,
     keeps_content,
 )
+from monitor.extract.headings import home_link_names, subheadings
 from monitor.extract.rules import apply_rules
 from monitor.extract.text import (
     choose_language,
@@ -234,7 +235,7 @@ def extract_article(
         document = _metadata_of(tree, url, attributes)
         document.body = None if body is None else body.body
         authors = _authors(document.author)
-        site_names = (head.site_name, _clean(document.sitename))
+        site_names = (head.site_name, _clean(document.sitename), *head.home_names)
         hostname = urlsplit(head.canonical_url or url or "").hostname
         title = ruled.title or _title(document, head, feed_title, site_names, authors, hostname)
         paragraphs = list(ruled.paragraphs) or _statement_paragraphs(tree, url, document)
@@ -387,6 +388,8 @@ class _Head:
     site_name: str | None
     titles: tuple[str, ...]  # og:title, twitter:title, <title>: raw, in that order
     headlines: tuple[str, ...]  # the first <h1>s that are not a logo in the header
+    subheadings: tuple[str, ...] = ()  # the first <h2>s: headline hints (headings.py)
+    home_names: tuple[str, ...] = ()  # the site's name in its logo or home link
 
 
 def _read_head(tree: Any, url: str | None) -> _Head:
@@ -405,6 +408,8 @@ def _read_head(tree: Any, url: str | None) -> _Head:
             if title
         ),
         headlines=_headlines(tree),
+        subheadings=subheadings(tree),
+        home_names=home_link_names(tree),
     )
 
 
@@ -801,7 +806,7 @@ def _title(
     then Trafilatura's title (JSON-LD headline or the lone <h1>, which on
     official sites is often a section name such as "Press releases").
     """
-    hints = (*head.headlines, feed_title)
+    hints = (*head.headlines, feed_title, *head.subheadings)
     strippable = (*site_names, *authors)  # "Headline | by Jane Doe"
     cleaned = [
         clean_title(raw, site_names=strippable, headlines=hints, hostname=hostname)
