@@ -148,3 +148,22 @@ def test_find_figures_is_total_and_quotes_its_own_text(text: str) -> None:
     for figure in find_figures(text):
         assert figure.text in flat
         assert figure.unit
+
+
+def test_figures_in_the_event_data_follow_the_schema() -> None:
+    from monitor.events import statement_data
+    from tests.conftest import SCHEMA_VALIDATOR
+    from tests.test_events import statement
+
+    text = "The aircraft performed 394 combat sorties; up to 100 armed extremists crossed."
+    data = statement_data(statement(text=text, figures=find_figures(text)))
+    assert data["figures"] == [
+        {"value": 394, "unit": "combat sorties", "text": "394 combat sorties"},
+        {"value": 100, "unit": "armed extremists", "text": "up to 100 armed extremists",
+         "bound": "at_most"},
+    ]
+    data_schema = SCHEMA_VALIDATOR.schema["properties"]["data"]
+    errors = list(SCHEMA_VALIDATOR.evolve(schema=data_schema).iter_errors(data))
+    assert errors == []
+    bad = {**data, "figures": [{"value": "394", "unit": "", "text": "x"}]}
+    assert list(SCHEMA_VALIDATOR.evolve(schema=data_schema).iter_errors(bad))
