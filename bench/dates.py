@@ -183,10 +183,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("-" * len(header))
     all_misses: dict[str, list[str]] = {}
     started = time.perf_counter()
+    total = {name: Tally() for name in CONTENDERS}
+    dated_total = titled_total = 0
+    rows = []
     for label, cases in sets.items():
         tallies = score(cases)
         dated = sum(case.scored_date for case in cases)
         titled = sum(case.title is not None for case in cases)
+        rows.append((label, dated, titled, tallies))
+        dated_total, titled_total = dated_total + dated, titled_total + titled
+        for name, tally in tallies.items():
+            all_misses[f"{label} {name}"] = tally.misses
+            total[name].dates += tally.dates
+            total[name].titles += tally.titles
+    if len(rows) > 1:
+        rows.append(("dev set", dated_total, titled_total, total))
+    for label, dated, titled, tallies in rows:
         print(
             f"{label:<12} {dated:>5}  {_share(tallies['service'].dates, dated):>12} "
             f"{_share(tallies['htmldate'].dates, dated):>12} "
@@ -194,8 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{_share(tallies['service'].titles, titled):>12} "
             f"{_share(tallies['trafilatura'].titles, titled):>12}"
         )
-        for name, tally in tallies.items():
-            all_misses[f"{label} {name}"] = tally.misses
     print(f"time: {time.perf_counter() - started:.1f} s")
     if args.misses:
         for key, misses in all_misses.items():
