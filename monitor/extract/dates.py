@@ -52,18 +52,18 @@ _SKIPPED_CLASS = re.compile(
 # statement's: a lead date is in a short line, or opens its paragraph (a dateline).
 _SHORT_LINE = 120
 _DATELINE_CHARS = 80
-_ROOTS = (
-    "//article",
-    "//main",
-    "//*[@role='main']",
-    "//*[@id='content' or @id='main' or @id='main-content']",
-    "//body",
+_ROOT_PATHS = (
+    "(//*[@role='main'])[1]",
+    "(//*[@id='content' or @id='main' or @id='main-content'])[1]",
 )
-_STRUCTURED = re.compile(
-    r'"datePublished"|article:published_time|og:published_time|name="(?:dc\.date|date|'
-    r"pubdate|publishdate|publish-date|dcterms\.created|citation_publication_date)\"|"
-    r'itemprop="datePublished"',
-    re.I,
+# <meta> names and properties that date the publication: htmldate reads them.
+_STRUCTURED_META = frozenset(
+    {
+        *("article:published_time", "og:published_time", "datepublished", "dc.date"),
+        *("dc.date.issued", "dcterms.created", "dcterms.issued", "date", "pubdate"),
+        *("publishdate", "publish-date", "publish_date", "citation_publication_date"),
+        *("sailthru.date", "parsely-pub-date"),
+    }
 )
 
 _MONTHS: dict[str, int] = {}
@@ -129,10 +129,12 @@ class PageDates:
 
 def read_page(tree: Any) -> PageDates:
     """The date evidence of a parsed page."""
+    lead = find_lead_date(tree)
     return PageDates(
-        structured=bool(_STRUCTURED.search(_head_markup(tree))),
-        lead=find_lead_date(tree),
-        copyright_years=_copyright_years(tree),
+        structured=_has_structured_date(tree),
+        lead=lead,
+        # Only read when no lead date stands in for htmldate's answer.
+        copyright_years=_copyright_years(tree) if lead is None else frozenset(),
     )
 
 
@@ -164,30 +166,36 @@ def find_lead_date(tree: Any) -> str | None:
     return None
 
 
-def _head_markup(tree: Any) -> str:
-    """The markup that can hold publication metadata: meta tags and JSON-LD scripts."""
-    from lxml import etree
-
-    parts = []
+def _has_structured_date(tree: Any) -> bool:
+    """Whether the page dates itself in meta tags or JSON-LD (`datePublished`)."""
     for element in tree.iter("meta", "script"):
-        if element.tag == "script" and "ld+json" not in (element.get("type") or ""):
+        if element.tag == "script":
+            if "ld+json" in (element.get("type") or "") and "datePublished" in (
+                element.text or ""
+            ):
+                return True
             continue
-        parts.append(etree.tostring(element, encoding="unicode", with_tail=False)[:20_000])
-    return "\n".join(parts)
+        for attribute in ("property", "name", "itemprop"):
+            if (element.get(attribute) or "").strip().lower() in _STRUCTURED_META:
+                return True
+    return False
 
 
 def _main_root(tree: Any) -> Any:
     """<article>, <main> and kin; else the block around the first <h1> (the
-    headline and its meta line); else <body>."""
-    for path in _ROOTS[:-1]:
+    headline and its meta line); else <body>. lxml's own walks, not Python's."""
+    for tag in ("article", "main"):
+        element = next(tree.iter(tag), None)
+        if element is not None:
+            return element
+    for path in _ROOT_PATHS:
         found = tree.xpath(path)
         if found:
             return found[0]
     headline = next(tree.iter("h1"), None)
     if headline is not None and headline.getparent() is not None:
         return headline.getparent()
-    found = tree.xpath(_ROOTS[-1])
-    return found[0] if found else None
+    return next(tree.iter("body"), None)
 
 
 def _skipped(element: Any) -> bool:
@@ -248,7 +256,8 @@ def _parse_iso(value: str) -> dt.date | None:
 
 
 def _copyright_years(tree: Any) -> frozenset[str]:
-    text = " ".join(tree.xpath("//footer//text()") or tree.xpath("//body//text()")[-2_000:])
+    footer = next(tree.iter("footer"), None)
+    text = footer.text_content() if footer is not None else tree.text_content()
     return frozenset(_COPYRIGHT.findall(text[-20_000:]))
 
 
