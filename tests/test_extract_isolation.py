@@ -199,3 +199,84 @@ async def test_a_crash_in_extraction_is_an_internal_extraction_error() -> None:
     errors = [e for e in logs if e["event"] == "extraction_internal_error"]
     assert len(errors) == 1 and errors[0]["url"] == "https://mil.example/s/2"
     assert "KeyError" in errors[0]["traceback"]
+
+
+# --- the whole service: a loopback site, the real broker ------------------------------
+
+
+def break_quotes_then_prepare() -> None:
+    """The service's worker initializer, with quote attribution broken first."""
+    from monitor.extract.stage import prepare_worker
+
+    break_quotes_in_worker()
+    prepare_worker()
+
+
+def break_extraction_then_prepare() -> None:
+    from monitor.extract.stage import prepare_worker
+
+    prepare_worker()
+    break_extraction_in_worker()
+
+
+async def _one_event(
+    tmp_path: Path, site: Any, topic: str, kafka_bootstrap: str, events: Any, source_id: str
+) -> dict[str, Any]:
+    from tests.conftest import make_config, running
+    from tests.sites.feeds import Item, rss
+
+    url = site.put("/s/1.html", PAGE)
+    site.put(
+        "/feed.xml",
+        rss([Item("Ministry statement", url, guid="g1", description="The feed's summary.")]),
+        content_type="application/rss+xml; charset=utf-8",
+    )
+    config = make_config(
+        tmp_path, bootstrap=kafka_bootstrap, topic=topic,
+        sources=[{"id": source_id, "url": site.url("/feed.xml"), "backfill": True}],
+    )
+    async with running(config):
+        received = await events.read(1)
+    data: dict[str, Any] = received[0]["data"]
+    return data
+
+
+@pytest.mark.integration
+async def test_service_a_crash_in_quotes_costs_only_the_quotes(
+    tmp_path: Path, site: Any, topic: str, kafka_bootstrap: str, events: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import monitor.app
+
+    monkeypatch.setattr(monitor.app, "prepare_worker", break_quotes_then_prepare)
+    with capture_logs() as logs:
+        data = await _one_event(tmp_path, site, topic, kafka_bootstrap, events, "crashq")
+    assert data["extraction_error"] is None
+    assert data["title"] == "Ministry statement"
+    assert data["published_at"].startswith("2015-10-16")
+    assert "46 command centres" in data["text"]
+    assert data["quotes"] == []
+    assert {"value": 46, "unit": "command centres", "text": "46 command centres"} in data["figures"]
+    assert counter(metrics.EXTRACTION_FAILURES, source_id="crashq", reason="quotes",
+                   kind="internal") == 1
+    errors = [e for e in logs if e["event"] == "extraction_internal_error"]
+    assert len(errors) == 1 and errors[0]["url"].endswith("/s/1.html")
+    assert "IndexError" in errors[0]["traceback"]
+
+
+@pytest.mark.integration
+async def test_service_a_crash_in_extraction_falls_back_to_the_feed(
+    tmp_path: Path, site: Any, topic: str, kafka_bootstrap: str, events: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import monitor.app
+
+    monkeypatch.setattr(monitor.app, "prepare_worker", break_extraction_then_prepare)
+    with capture_logs() as logs:
+        data = await _one_event(tmp_path, site, topic, kafka_bootstrap, events, "crashx")
+    assert data["text"] == "The feed's summary."
+    assert data["extraction_error"].startswith("internal")
+    assert counter(metrics.EXTRACTION_FAILURES, source_id="crashx", reason="internal",
+                   kind="internal") == 1
+    errors = [e for e in logs if e["event"] == "extraction_internal_error"]
+    assert len(errors) == 1 and "KeyError" in errors[0]["traceback"]
