@@ -68,7 +68,7 @@ WORST_LISTED = 5
 
 _TOKEN = re.compile(r"[^\W_]+")
 # Where a page title joins its headline and its site's name ("A | Site", "A_Site").
-_TITLE_SEPARATOR = re.compile(r"\s+(?:::|\|\||[|\-–—·•»/:])\s+|_")
+_TITLE_SEPARATOR = re.compile(r"\s+(?:::|\|\||[|\-–—·•»/:])\s+|_|:\s+")  # "Site: Headline" too
 # Elements that end a line of text in a browser; their text must not run together.
 _BLOCKS = frozenset(
     {

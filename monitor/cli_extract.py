@@ -1,8 +1,13 @@
 """`monitor extract`: run the extraction stage on files or URLs, one JSON line each.
 
 Prints the `data` fields of a statement event that extraction can fill, plus
-`"input"` exactly as given. A failing input prints `{"input", "error"}` and
-the command goes on to the next.
+`"input"` exactly as given. Every input is answered, each in isolation: a
+failing input prints `{"input", "error": {"kind", "message"}}` and the command
+goes on to the next. `kind` is the extraction reason (`not_html`, `empty`,
+`fetch_http_4xx`, ...), `read_error` for a file that cannot be read, or
+`internal` for a bug in extraction (then with the `step` that raised); an
+enrichment step that raises leaves the rest of the line (its own field empty)
+with the `error`. The exit status is 1 when any input has an `error`.
 
 Extraction rules (README "Extraction rules") can be tried here before they go
 into the config: `command_line_rules` merges the options with the rules of a
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,9 +27,10 @@ import cssselect
 
 from monitor.config import Config
 from monitor.errors import ExtractionError
-from monitor.events import content_hash, quotes_data, rfc3339, speakers_data
+from monitor.events import content_hash, figures_data, quotes_data, rfc3339, speakers_data
 from monitor.extract import extract_article
-from monitor.extract.quotes import find_quotes
+from monitor.extract.enrich import enrich
+from monitor.extract.isolate import StepFailure
 from monitor.extract.rules import compile_selector
 from monitor.fetch import Fetcher
 from monitor.models import Article, ExtractionRules
@@ -34,9 +41,13 @@ _MAX_PAGE_BYTES = 20_000_000
 
 
 def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
-    """The event `data` fields that extraction and enrichment fill (not watchlists)."""
-    quotes, speakers = find_quotes(article.text)
-    return {
+    """The event `data` fields that extraction and enrichment fill (not watchlists).
+
+    An enrichment step that raised leaves its field empty and is described in
+    `"error"` (kind `internal`).
+    """
+    found = enrich(article.title, article.text)
+    fields: dict[str, Any] = {
         "url": article.canonical_url or url,
         "title": article.title,
         "text": article.text,
@@ -46,9 +57,19 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
         "authors": list(article.authors),
         "tags": list(article.tags),
         "content_hash": content_hash(article.title, article.text),
-        "quotes": quotes_data(quotes),
-        "speakers": speakers_data(speakers),
+        "quotes": quotes_data(found.quotes),
+        "speakers": speakers_data(found.speakers),
+        "figures": figures_data(found.figures),
     }
+    if found.failures:
+        fields["error"] = _step_error(found.failures)
+    return fields
+
+
+def _step_error(failures: tuple[StepFailure, ...]) -> dict[str, str]:
+    first = failures[0]
+    steps = ", ".join(f.step for f in failures)
+    return {"kind": "internal", "step": steps, "message": f"{first.error} (dropped: {steps})"}
 
 
 def source_rules(config: Config, source_id: str) -> ExtractionRules | None:
@@ -136,9 +157,9 @@ async def extract_inputs(
                 line: dict[str, Any] = {"input": item, **article_fields(article, url=page_url)}
                 if rules:
                     line["rule_misses"] = list(article.rule_misses)
-            except (ExtractionError, OSError) as exc:
-                failures += 1
+            except Exception as exc:  # each input in isolation: a bug answers this one only
                 line = {"input": item, "error": _describe(exc)}
+            failures += "error" in line
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
     return failures
@@ -152,14 +173,22 @@ async def _read(
             item, source_id="cli", kind="page", timeout=timeout, max_bytes=_MAX_PAGE_BYTES
         )
         if result.error is not None:
-            raise ExtractionError(result.error.kind, f"fetch failed: {result.error.message}")
+            message = f"fetch failed: {result.error.message}"
+            raise ExtractionError(f"fetch_{result.error.kind}", message)  # as the service counts
         return result.body, result.final_url
     return await asyncio.to_thread(Path(item).read_bytes), url
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception) -> dict[str, str]:
+    """`{"kind", "message"}` of an input's failure (and the `step` of a bug)."""
     if isinstance(exc, ExtractionError):
-        return f"{exc.reason}: {exc}"
+        return {"kind": exc.reason, "message": str(exc)}
     if isinstance(exc, OSError):
-        return f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}"
-    return str(exc)
+        message = f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}"
+        return {"kind": "read_error", "message": message}
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:  # where the bug is, for the report: "at quotes.py:540 in _span_text"
+        last = frames[-1]
+        where = f" at {Path(last.filename).name}:{last.lineno} in {last.name}"
+    return {"kind": "internal", "step": "extract", "message": f"{exc!r}{where}"}

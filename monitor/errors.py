@@ -52,6 +52,12 @@ class ExtractionError(MonitorError):
         self.retriable = retriable
         super().__init__(message)
 
+    @property
+    def kind(self) -> str:
+        """The `kind` label of its failure count: "internal" for a bug in extraction
+        (reason `internal`), "page" for the page's or the network's fault."""
+        return "internal" if self.reason == "internal" else "page"
+
     def __reduce__(self) -> tuple[object, ...]:
         # Raised inside pool workers: pickling must keep `reason` and `retriable`,
         # or the parent fails to rebuild it and reports a broken pool instead.

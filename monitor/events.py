@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from monitor.eventsize import encode_fitting
-from monitor.models import Event, Quote, Speaker, Statement
+from monitor.models import Event, Figure, Quote, Speaker, Statement
 
 __all__ = [
     "CONTENT_TYPE",
@@ -47,6 +47,7 @@ __all__ = [
     "encode_record",
     "event_document",
     "event_id",
+    "figures_data",
     "quotes_data",
     "rfc3339",
     "source_uri",
@@ -111,6 +112,17 @@ def quotes_data(quotes: Iterable[Quote]) -> list[dict[str, Any]]:
     return [{"text": q.text, "speaker": q.speaker, "verb": q.verb} for q in quotes]
 
 
+def figures_data(figures: Iterable[Figure]) -> list[dict[str, Any]]:
+    """`data.figures`: `{value, unit, text}` per figure, with `bound` when the text gives one."""
+    out: list[dict[str, Any]] = []
+    for figure in figures:
+        item: dict[str, Any] = {"value": figure.value, "unit": figure.unit, "text": figure.text}
+        if figure.bound:
+            item["bound"] = figure.bound
+        out.append(item)
+    return out
+
+
 def speakers_data(speakers: Iterable[Speaker]) -> list[dict[str, Any]]:
     """`data.speakers`: `{name, role}` per speaker."""
     return [{"name": s.name, "role": s.role} for s in speakers]
@@ -144,6 +156,7 @@ def statement_data(statement: Statement) -> dict[str, Any]:
             for m in statement.matches
         ],
         "sources": list(statement.sources or (statement.source_id,)),
+        "figures": figures_data(statement.figures),
     } | ({"post": dict(statement.extra)} if statement.extra else {})
 
 

@@ -267,8 +267,10 @@ PUBLISH_FAILURES = Counter(
 )
 EXTRACTION_FAILURES = SourceCounter(
     f"{_NS}_extraction_failures",
-    "Statement pages that could not be fetched or extracted, by source and reason.",
-    ["source_id", "reason"],
+    "Statement pages that could not be fetched or extracted, by source and reason; "
+    'kind="page" for the page or the network, kind="internal" for a bug in extraction '
+    "(reason: the step that failed; only that step was dropped).",
+    ["source_id", "reason", "kind"],
 )
 EXTRACTION_RULE_MISSES = SourceCounter(
     f"{_NS}_extraction_rule_misses",

@@ -211,6 +211,16 @@ class Quote:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Figure:
+    """A quantity a statement claims: "46 command centres" is 46 of "command centres"."""
+
+    value: int | float
+    unit: str  # what it counts; "%" for a percentage; a currency code (ISO 4217) for money
+    text: str  # the words that state it, whitespace collapsed ("up to 100 armed extremists")
+    bound: str | None = None  # "at_most" ("up to 100") or "more_than" ("over 700")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Speaker:
     """A named person quoted in a statement, with the role the text gives them."""
 
@@ -252,6 +262,7 @@ class Statement:
     quotes: tuple[Quote, ...] = ()
     speakers: tuple[Speaker, ...] = ()
     matches: tuple[WatchMatch, ...] = ()
+    figures: tuple[Figure, ...] = ()  # the quantities the text claims (extract/figures.py)
     # Every source that carried the statement (one canonical URL), first the one that
     # found it; empty means just `source_id`.
     sources: tuple[str, ...] = ()

@@ -756,7 +756,9 @@ class Poller:
                 article, enriched = await self._fetch_and_extract(source, candidate)
             return article, None, enriched
         except ExtractionError as exc:
-            metrics.EXTRACTION_FAILURES.labels(source_id=source.id, reason=exc.reason).inc()
+            metrics.EXTRACTION_FAILURES.labels(
+                source_id=source.id, reason=exc.reason, kind=exc.kind
+            ).inc()
             if exc.retriable and not self._out_of_attempts(source, candidate):
                 log.warning(
                     "page_unavailable",

@@ -85,8 +85,8 @@ def test_extract_prints_one_line_per_input_and_goes_on_after_a_failure(tmp_path:
     assert seed_page.SEED_FIRST_SENTENCE in first["text"]
     assert first["language"] == "en" and first["published_at"].startswith("2015-10-16")
     assert first["content_hash"].startswith("sha256:")
-    assert "not_html" in lines[1]["error"]
-    assert "cannot read" in lines[2]["error"]
+    assert lines[1]["error"]["kind"] == "not_html"
+    assert lines[2]["error"]["kind"] == "read_error" and "cannot read" in lines[2]["error"]["message"]
     assert result.returncode == 1
 
 
@@ -97,7 +97,7 @@ async def test_extract_reads_a_url(site: LoopbackSite) -> None:
     stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     first, second = (json.loads(line) for line in stdout.decode().splitlines())
     assert first["input"] == url and first["title"] == seed_page.SEED_TITLE
-    assert second["input"] == site.url("/absent") and "http_4xx" in second["error"]
+    assert second["input"] == site.url("/absent") and second["error"]["kind"] == "fetch_http_4xx"
 
 
 @pytest.mark.integration

@@ -202,7 +202,7 @@ async def test_a_broken_page_falls_back_to_the_feed_text(
     data = received[0]["data"]
     assert data["text"] == "The feed's own summary of the statement."
     assert data["extraction_error"].startswith("fetch_http_4xx")
-    assert counter(metrics.EXTRACTION_FAILURES, source_id="broken", reason="fetch_http_4xx") >= 1
+    assert counter(metrics.EXTRACTION_FAILURES, source_id="broken", reason="fetch_http_4xx", kind="page") >= 1
 
 
 async def test_metrics_and_probes_are_served(

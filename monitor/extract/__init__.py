@@ -8,12 +8,16 @@ pool runs; `stage.ExtractionStage` is how the event loop calls them.
     article.py     the extraction function, decoding and metadata assembly
     rules.py       per-source rules: content, title and date selectors, removals
     titles.py      stripping site names from page titles
+    headings.py    the site's name in its logo or home link; <h2> headline hints
+    dates.py       the statement's own date (dateline, date line) against htmldate's
     text.py        paragraphs, whitespace/Unicode normalisation, language
     chrome.py      telling site chrome (navigation, footers) from the statement
     feedtext.py    the feed's own HTML as text, when the page cannot be had
     quotes.py      direct quotations, their speakers and the speakers' roles
+    figures.py     the quantities a statement claims ("46 command centres")
     watchlists.py  watchlist terms and patterns found in a statement
-    enrich.py      quotes and watchlist matches of one statement version
+    enrich.py      quotes, watchlist matches and figures of one statement version
+    isolate.py     a bug in one step costs that step only (internal errors)
     stage.py       pool calls, rule misses, enrichment failures, alert routing
 """
 

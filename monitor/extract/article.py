@@ -58,7 +58,7 @@ from trafilatura.utils import (
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from monitor.errors import ExtractionError
-from monitor.extract import prefilter
+from monitor.extract import dates, prefilter
 from monitor.extract.chrome import (
     chrome_share,
     chrome_shingles,
@@ -66,6 +66,7 @@ from monitor.extract.chrome import (
     in_chrome,
     keeps_content,
 )
+from monitor.extract.headings import home_link_names, subheadings
 from monitor.extract.rules import apply_rules
 from monitor.extract.text import (
     choose_language,
@@ -226,6 +227,7 @@ def extract_article(
     ruled = apply_rules(tree, rules)  # first, so that nothing below sees what it removes
     attributes = _AUTHOR_ATTRIBUTES(tree)  # one scan, for the byline and Trafilatura's prunes
     head = _read_head(tree, url)
+    page_dates = dates.read_page(tree)
     with prefilter.page_attributes(attributes):
         body = _run_trafilatura(tree, url, precise=False)
         if body is None and not ruled.paragraphs:  # a content rule's text needs no body
@@ -233,7 +235,7 @@ def extract_article(
         document = _metadata_of(tree, url, attributes)
         document.body = None if body is None else body.body
         authors = _authors(document.author)
-        site_names = (head.site_name, _clean(document.sitename))
+        site_names = (head.site_name, _clean(document.sitename), *head.home_names)
         hostname = urlsplit(head.canonical_url or url or "").hostname
         title = ruled.title or _title(document, head, feed_title, site_names, authors, hostname)
         paragraphs = list(ruled.paragraphs) or _statement_paragraphs(tree, url, document)
@@ -242,7 +244,9 @@ def extract_article(
         title=title,
         text=text,
         language=choose_language(head.language, text),
-        published_at=_published_at(ruled.date or document.date, feed_published_at),
+        published_at=_published_at(
+            ruled.date or page_dates.choose(document.date), feed_published_at
+        ),
         canonical_url=head.canonical_url or url,
         authors=authors,
         description=_clean(document.description),
@@ -384,6 +388,8 @@ class _Head:
     site_name: str | None
     titles: tuple[str, ...]  # og:title, twitter:title, <title>: raw, in that order
     headlines: tuple[str, ...]  # the first <h1>s that are not a logo in the header
+    subheadings: tuple[str, ...] = ()  # the first <h2>s: headline hints (headings.py)
+    home_names: tuple[str, ...] = ()  # the site's name in its logo or home link
 
 
 def _read_head(tree: Any, url: str | None) -> _Head:
@@ -402,6 +408,8 @@ def _read_head(tree: Any, url: str | None) -> _Head:
             if title
         ),
         headlines=_headlines(tree),
+        subheadings=subheadings(tree),
+        home_names=home_link_names(tree),
     )
 
 
@@ -798,7 +806,7 @@ def _title(
     then Trafilatura's title (JSON-LD headline or the lone <h1>, which on
     official sites is often a section name such as "Press releases").
     """
-    hints = (*head.headlines, feed_title)
+    hints = (*head.headlines, feed_title, *head.subheadings)
     strippable = (*site_names, *authors)  # "Headline | by Jane Doe"
     cleaned = [
         clean_title(raw, site_names=strippable, headlines=hints, hostname=hostname)

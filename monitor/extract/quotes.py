@@ -518,7 +518,9 @@ def _trailing_name(tokens: list[_Token], a: int, b: int) -> tuple[int, int] | No
         i -= 1
     while i < b and _is_particle(tokens[i].text):
         i += 1
-    return (i, b) if counted else None
+    # "said Von": a capitalised particle counts as a name word but is dropped from the
+    # name's start, and may leave nothing of it.
+    return (i, b) if counted and i < b else None
 
 
 def _find_name(
@@ -537,6 +539,9 @@ def _find_name(
 
 
 def _span_text(text: str, tokens: list[_Token], a: int, b: int) -> str:
+    """The text of tokens[a:b], whitespace collapsed ("" for an empty range)."""
+    if not 0 <= a < b <= len(tokens):
+        return ""
     return _WHITESPACE.sub(" ", text[tokens[a].start : tokens[b - 1].end]).strip()
 
 

@@ -10,10 +10,16 @@ a re-check that ignored them would see an edit in every page).
   (`statement_monitor_extraction_rule_misses_total{source_id, rule}`); generic
   extraction stood in for it. A pool timeout is an `ExtractionError("timeout")`,
   retriable.
-* `enrich()` adds quotes, speakers and watchlist matches to a statement. It
-  cannot lose a statement: if enrichment fails or times out, the statement goes
-  out without them, logged and counted
-  (`statement_monitor_enrichment_failures_total{source_id}`).
+* `enrich()` adds quotes, speakers, watchlist matches and figures to a
+  statement. It cannot lose a statement: if enrichment fails or times out, the
+  statement goes out without them, logged and counted
+  (`statement_monitor_enrichment_failures_total{source_id}`). A step that
+  raises (a bug: `enrich.Enrichment.failures`) drops only that step; it is
+  logged once with its traceback and the URL and counted as
+  `statement_monitor_extraction_failures_total{kind="internal", reason=<step>}`.
+* A bug in `extract_article` itself becomes `InternalExtractionError` (reason
+  `internal`) in the worker, traceback included: it is logged here once, and
+  the pipeline falls back to the feed's content as for a broken page.
 * `article_enriched()` is `article()` with the enrichment of the page's title
   and text done in the same pool call (`extract_and_enrich`), handed to
   `enrich()` later as `found`: one round trip per new statement instead of two,
@@ -39,6 +45,7 @@ import structlog
 from monitor import metrics
 from monitor.errors import ExtractionError
 from monitor.extract.enrich import Enrichment, enrich
+from monitor.extract.isolate import InternalExtractionError, StepFailure, internal_error
 from monitor.extract.watchlists import alert_topics, applies_to
 from monitor.models import Article, Event, ExtractionRules, Source, Statement, Watchlist
 from monitor.pool import PoolTimeout, WorkerPool
@@ -85,7 +92,12 @@ def extract_page(body: bytes, **options: Any) -> Article:
     Trafilatura and its dependencies (about 30 MB of memory it would not use)."""
     from monitor.extract.article import extract_article
 
-    return extract_article(body, **options)
+    try:
+        return extract_article(body, **options)
+    except ExtractionError:
+        raise
+    except Exception as exc:  # a bug in extraction: the page falls back, with the traceback
+        raise internal_error(exc) from None
 
 
 def extract_and_enrich(
@@ -150,6 +162,9 @@ class ExtractionStage:
             )
         except PoolTimeout as exc:
             raise ExtractionError("timeout", str(exc), retriable=True) from exc
+        except InternalExtractionError as exc:
+            _log_internal(exc, source_id=source.id, url=url)
+            raise
         self._note_rule_misses(source, url, article)
         return article
 
@@ -185,6 +200,9 @@ class ExtractionStage:
                 source, body, url=url, feed_title=feed_title, feed_published_at=feed_published_at
             )
             return found, None
+        except InternalExtractionError as exc:
+            _log_internal(exc, source_id=source.id, url=url)
+            raise
         self._note_rule_misses(source, url, article)
         return article, enriched
 
@@ -212,7 +230,7 @@ class ExtractionStage:
         if found is not None and (found.title, found.text) == (statement.title, statement.text):
             if found.found is None:
                 return self._unenriched(source, statement, found.error or "unknown")
-            return _with(statement, found.found)
+            return self._with_steps(source, statement, found.found)
         try:
             result: Enrichment = await self._pool.run(
                 self._timeout, enrich, statement.title, statement.text, self._applying(source)
@@ -221,7 +239,15 @@ class ExtractionStage:
             return self._unenriched(source, statement, f"timeout: {exc}")
         except Exception as exc:  # a bug in enrichment must not cost the statement
             return self._unenriched(source, statement, repr(exc))
-        return _with(statement, result)
+        return self._with_steps(source, statement, result)
+
+    def _with_steps(self, source: Source, statement: Statement, found: Enrichment) -> Statement:
+        """The statement with what enrichment found; each step that failed is noted."""
+        for failure in found.failures:
+            _note_step_failure(failure, source_id=source.id, url=statement.url)
+        if found.failures:
+            metrics.ENRICHMENT_FAILURES.labels(source_id=source.id).inc()
+        return _with(statement, found)
 
     def _applying(self, source: Source) -> tuple[Watchlist, ...]:
         return tuple(w for w in self._watchlists if applies_to(w, source.id))
@@ -249,7 +275,39 @@ class ExtractionStage:
 
 def _with(statement: Statement, found: Enrichment) -> Statement:
     return dataclasses.replace(
-        statement, quotes=found.quotes, speakers=found.speakers, matches=found.matches
+        statement,
+        quotes=found.quotes,
+        speakers=found.speakers,
+        matches=found.matches,
+        figures=found.figures,
+    )
+
+
+def _log_internal(exc: InternalExtractionError, *, source_id: str, url: str) -> None:
+    """One log line for a bug in extraction; the pipeline counts it and falls back."""
+    log.error(
+        "extraction_internal_error",
+        source_id=source_id,
+        url=url,
+        step="extract",
+        error=str(exc),
+        traceback=exc.traceback,
+    )
+
+
+def _note_step_failure(failure: StepFailure, *, source_id: str, url: str | None) -> None:
+    """Count and log (once, with its traceback) an enrichment step that raised."""
+    metrics.EXTRACTION_FAILURES.labels(
+        source_id=source_id, reason=failure.step, kind="internal"
+    ).inc()
+    log.error(
+        "extraction_internal_error",
+        source_id=source_id,
+        url=url,
+        step=failure.step,
+        error=failure.error,
+        traceback=failure.traceback,
+        hint="only this enrichment step was dropped; the statement went out without it",
     )
 
 

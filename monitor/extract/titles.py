@@ -163,15 +163,17 @@ def clean_title(
     `hostname` the page's host, used when the page does not name the site.
     """
     pieces = split_title(title)
-    if len(pieces) == 1 or len(pieces) > 2 * _MAX_SEPARATORS + 1:
-        return "".join(pieces)  # no separator, or a list rather than a titled page
-    pieces = _halves_repeat(pieces)
     site_keys = _site_keys(site_names)
     headline_keys = {
         _key(h)
         for h in headlines
         if h and _key(h) and not _is_site_name(h, site_keys, hostname)  # logo in <h1>
     }
+    if len(pieces) == 1:
+        return _without_site_prefix(pieces[0], site_keys, headline_keys, hostname)
+    if len(pieces) > 2 * _MAX_SEPARATORS + 1:
+        return "".join(pieces)  # a list rather than a titled page
+    pieces = _halves_repeat(pieces)
     if _key("".join(pieces)) in headline_keys:
         return "".join(pieces)  # the headline itself holds a separator
     found = _from_headlines(pieces, headline_keys)
@@ -187,6 +189,23 @@ def clean_title(
     if not (headline_keys or site_keys or hostname) and _ends_in_unnamed_site(pieces):
         pieces = pieces[:-2]
     return "".join(pieces).strip()
+
+
+def _without_site_prefix(
+    title: str, site_keys: list[str], headline_keys: set[str], hostname: str | None
+) -> str:
+    """"Auswärtiges Amt: Headline" -> "Headline": a colon without a space before it
+    ends a site name only when the part before it is the site's name, or the part
+    after it a known headline ("Statement: ..." is a headline)."""
+    site, colon, rest = title.partition(":")
+    rest = rest.strip()
+    if not colon or not rest or not site.strip():
+        return title
+    if _key(title) in headline_keys:
+        return title
+    if _key(rest) in headline_keys or _is_site_name(site, site_keys, hostname, containing=False):
+        return rest
+    return title
 
 
 def _ends_in_unnamed_site(pieces: list[str]) -> bool:
