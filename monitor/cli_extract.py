@@ -22,9 +22,9 @@ import cssselect
 from monitor.config import Config
 from monitor.errors import ExtractionError
 from monitor.events import content_hash, quotes_data, rfc3339, speakers_data
-from monitor.extract import extract_article
 from monitor.extract.quotes import find_quotes
 from monitor.extract.rules import compile_selector
+from monitor.extract.stage import extract_page
 from monitor.fetch import Fetcher
 from monitor.models import Article, ExtractionRules
 
@@ -48,6 +48,7 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
         "content_hash": content_hash(article.title, article.text),
         "quotes": quotes_data(quotes),
         "speakers": speakers_data(speakers),
+        "media_type": article.media_type,
     }
 
 
@@ -130,8 +131,8 @@ async def extract_inputs(
         for item in inputs:
             try:
                 body, page_url = await _read(item, url=url, fetcher=fetcher, timeout=timeout)
-                article = await asyncio.to_thread(
-                    extract_article, body, url=page_url, rules=rules
+                article = await asyncio.to_thread(  # a PDF too (extract_page tells)
+                    extract_page, body, url=page_url, rules=rules
                 )
                 line: dict[str, Any] = {"input": item, **article_fields(article, url=page_url)}
                 if rules:

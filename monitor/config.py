@@ -173,6 +173,8 @@ class ExtractConfig(_Strict):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     timeout: Duration = 60.0
     page_attempts: int = Field(default=3, ge=1)
+    # A statement PDF is read up to this many pages (monitor/extract/pdf.py).
+    max_pdf_pages: int = Field(default=200, ge=1)
 
 
 class DefaultsConfig(_Strict):

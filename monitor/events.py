@@ -138,6 +138,7 @@ def statement_data(statement: Statement) -> dict[str, Any]:
             for m in statement.matches
         ],
         "sources": list(statement.sources or (statement.source_id,)),
+        "media_type": statement.media_type,
     }
 
 

@@ -194,6 +194,8 @@ class Article:
     # ("content_selector", "title_selector", "date_selector", "remove_selectors");
     # generic extraction stood in for each.
     rule_misses: tuple[str, ...] = ()
+    # What the document was: "text/html", or "application/pdf" (monitor/extract/pdf.py).
+    media_type: str = "text/html"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,6 +249,9 @@ class Statement:
     quotes: tuple[Quote, ...] = ()
     speakers: tuple[Speaker, ...] = ()
     matches: tuple[WatchMatch, ...] = ()
+    # "text/html" or "application/pdf": what the statement's text was read from
+    # (None when it is the feed's own text and the page's type is unknown).
+    media_type: str | None = None
     # Every source that carried the statement (one canonical URL), first the one that
     # found it; empty means just `source_id`.
     sources: tuple[str, ...] = ()

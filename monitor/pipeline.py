@@ -23,7 +23,10 @@ Failure policy for a new entry whose page cannot be had:
   unrecorded and the validators unsaved, so the next poll fetches the feed in
   full and tries again; after `extract.page_attempts` polls it falls back;
 - a permanent failure (404, over the size cap, not HTML, nothing to extract)
-  falls back at once.
+  falls back at once. A PDF (by its signature, or its Content-Type) is extracted
+  by monitor/extract/pdf.py in the pool; an encrypted, corrupt, image-only or
+  hostile one falls back with `pdf_encrypted`, `pdf_corrupt`, `pdf_no_text`,
+  `pdf_too_large` or `pdf_timeout`.
 Falling back means publishing the statement with the feed's own text and an
 `extraction_error` such as `not_html: ...` or `fetch_too_large: ...`, so a
 statement is never lost to a broken page. A link to a PDF, an image or any
@@ -166,7 +169,10 @@ class Poller:
         self._fetcher = fetcher
         self._pool = pool
         self._extract = ExtractionStage(
-            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+            pool,
+            timeout=config.extract.timeout,
+            watchlists=config.resolved_watchlists(),
+            max_pdf_pages=config.extract.max_pdf_pages,
         )
         self._outbox = outbox
         self._now = now
@@ -722,6 +728,7 @@ class Poller:
             url=page.final_url,
             feed_title=candidate.title,
             feed_published_at=candidate.published_at,
+            content_type=page.content_type,
         )
 
     def _out_of_attempts(self, source: Source, candidate: Candidate) -> bool:
@@ -779,7 +786,14 @@ class Poller:
             version=1,
             backfill=backfill,
             extraction_error=error,
+            media_type=article.media_type if article is not None else _fallback_media(error),
         )
+
+
+def _fallback_media(error: str | None) -> str | None:
+    """What the linked document was, when its text fell back to the feed's: a PDF
+    extraction failure says; otherwise unknown (None)."""
+    return "application/pdf" if error and error.startswith("pdf_") else None
 
 
 def _plausible_date(
