@@ -85,7 +85,7 @@ def test_extract_prints_one_line_per_input_and_goes_on_after_a_failure(tmp_path:
     assert seed_page.SEED_FIRST_SENTENCE in first["text"]
     assert first["language"] == "en" and first["published_at"].startswith("2015-10-16")
     assert first["content_hash"].startswith("sha256:")
-    assert "not_html" in lines[1]["error"]
+    assert "pdf_corrupt" in lines[1]["error"]  # a PDF signature on garbage
     assert "cannot read" in lines[2]["error"]
     assert result.returncode == 1
 
