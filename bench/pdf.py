@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -34,9 +33,9 @@ sys.path.insert(0, str(REPO))
 from latency import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
-def _rss_kb() -> int:
+def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -83,11 +82,12 @@ def _child(library: str, path: str, docs: int) -> None:
     data = Path(path).read_bytes()
     run = {"pypdf": _pypdf, "pdfminer": _pdfminer, "service": _service}[library]
     run(data)  # warm-up: imports, font tables
-    base = _rss_kb()
+    base = _status_kb("VmRSS")
     started = time.process_time()
     pages = sum(run(data) for _ in range(docs))
     cpu = time.process_time() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: the latter carries the parent's peak across fork and exec.
+    peak = _status_kb("VmHWM")
     print(json.dumps({"pages": pages, "cpu": cpu, "base_mb": base / 1024, "peak_mb": peak / 1024}))
 
 

@@ -177,6 +177,17 @@ class ExtractConfig(_Strict):
     max_pdf_pages: int = Field(default=200, ge=1)
 
 
+class BrowserConfig(_Strict):
+    """`browser:`, for sources with `render: browser` (monitor/fetch/browser.py)."""
+
+    # Where Debian's `chromium` package puts it; None: looked up on PATH as `chromium`.
+    executable: Path | None = None
+    timeout: Duration = 30.0  # one page: navigation, scripts and settling
+    max_pages: int = Field(default=2, ge=1)  # pages open at once in the one browser
+    settle: Duration = 0.5  # no network for this long after the load event: the page is done
+    restart_after: int = Field(default=100, ge=1)  # pages; Chromium grows as it lives
+
+
 class DefaultsConfig(_Strict):
     interval: Duration = 300.0
     timeout: Duration = 20.0
@@ -277,6 +288,9 @@ class SourceConfig(_Strict):
     date_selector: str | None = None
     date_format: str | None = None
     remove_selectors: list[Selector] = Field(default_factory=list)
+    # `browser`: the source's pages (listing and statements) are rendered in headless
+    # Chromium first (README "Pages that need a browser").
+    render: Literal["http", "browser"] = "http"
 
     @model_validator(mode="after")
     def _date_format_needs_a_selector(self) -> SourceConfig:
@@ -479,6 +493,7 @@ class Config(_Strict):
     log: LogConfig = Field(default_factory=LogConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    browser: BrowserConfig = Field(default_factory=BrowserConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
@@ -551,6 +566,7 @@ class Config(_Strict):
             recheck_interval=source.recheck_interval or self.defaults.recheck_interval,
             recheck_window=source.recheck_window or self.defaults.recheck_window,
             rules=source.rules,
+            render=source.render,
         )
 
 

@@ -89,6 +89,7 @@ class Source:
     recheck_interval: float = 3600.0  # seconds between re-checks of a published statement
     recheck_window: float = 7 * 86400.0  # re-check statements detected this recently
     rules: ExtractionRules | None = None  # per-source extraction rules, if any
+    render: Literal["http", "browser"] = "http"  # "browser": pages rendered in Chromium first
 
     @property
     def adaptive(self) -> bool:

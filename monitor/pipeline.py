@@ -77,6 +77,7 @@ from monitor.events import (
 from monitor.extract.feedtext import html_to_text
 from monitor.extract.stage import Enriched, ExtractionStage
 from monitor.fetch import Fetcher
+from monitor.fetch.browser import BrowserFetcher
 from monitor.fetch.robots import RobotsCache
 from monitor.models import (
     Article,
@@ -154,8 +155,10 @@ class Poller:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         on_hub: HubListener | None = None,
         robots: RobotsCache | None = None,
+        browser: BrowserFetcher | None = None,
     ) -> None:
         self._config = config
+        self._browser = browser  # renders `render: browser` sources (monitor/fetch/browser.py)
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)
         for source in config.sources:
             if not source.robots:
@@ -410,8 +413,13 @@ class Poller:
         """A conditional GET of one of the source's documents (its feed, a followed sitemap).
 
         Not a coroutine itself: the caller awaits the fetcher's, one frame less to
-        resume at every step of the request.
+        resume at every step of the request. A `render: browser` source's document is
+        rendered in the browser instead (never conditional: a DOM has no validators).
         """
+        if source.render == "browser" and self._browser is not None:
+            return self._browser.fetch(
+                url, source_id=source.id, max_bytes=self._config.fetch.max_feed_bytes
+            )
         return self._fetcher.fetch(
             url,
             source_id=source.id,
@@ -684,8 +692,11 @@ class Poller:
             # Pages are fetched no faster than the pool extracts them: without this
             # bound a backfill of 5,000 entries held every page in memory at once
             # (peak RSS 512 MB in bench/backfill.py).
+            # A browser page is loaded before a slot is taken: a slow browser source
+            # must not hold the slots that plain sources' pages need.
+            page = await self._fetch_page(source, candidate) if source.render == "browser" else None
             async with self._page_slots:
-                article, enriched = await self._fetch_and_extract(source, candidate)
+                article, enriched = await self._fetch_and_extract(source, candidate, page)
             return article, None, enriched
         except ExtractionError as exc:
             metrics.EXTRACTION_FAILURES.labels(source_id=source.id, reason=exc.reason).inc()
@@ -709,15 +720,20 @@ class Poller:
         finally:
             metrics.INFLIGHT.labels(stage="extract").dec()
 
-    async def _fetch_and_extract(
-        self, source: Source, candidate: Candidate
-    ) -> tuple[Article, Enriched | None]:
+    async def _fetch_page(self, source: Source, candidate: Candidate) -> FetchResult:
         assert candidate.url is not None
         page = await self._robots.fetch_page(
             source, candidate.url, max_bytes=self._config.fetch.max_page_bytes
         )
         if page is None:
             raise ExtractionError("robots", "disallowed", retriable=False)
+        return page
+
+    async def _fetch_and_extract(
+        self, source: Source, candidate: Candidate, page: FetchResult | None = None
+    ) -> tuple[Article, Enriched | None]:
+        if page is None:
+            page = await self._fetch_page(source, candidate)
         if page.error is not None:
             raise ExtractionError(
                 f"fetch_{page.error.kind}", page.error.message, retriable=page.error.retriable

@@ -198,7 +198,7 @@ async def test_hostile_pdfs_in_the_pool_leave_the_workers_serving() -> None:
         ]
         article = await pool.run(60, extract_page, pdfs.statement_pdf(), url="https://x.example/")
         assert article.title == "Monetary Policy Statement"
-        assert pool._spawned == 2  # noqa: SLF001  (no worker died or was replaced)
+        assert pool._spawned == 2  # no worker died or was replaced
     finally:
         pool.close()
 
