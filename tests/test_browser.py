@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from monitor.extract.article import extract_article
 from monitor.fetch.browser import BrowserFetcher
 from monitor.fetch.guard import AddressGuard
 from monitor.fetch.hosts import HostLimits, HostSlots
+from tests.conftest import EventReader, make_config, running
 from tests.sites.jssite import BODY, JsSite
 
 USER_AGENT = "statement-monitor-test/1 (+https://example.org/bot)"
@@ -239,3 +241,44 @@ async def test_robots_txt_is_asked_for_the_page(jssite: JsSite) -> None:
     assert refused is None and not jssite.hits("/private/1")
     assert allowed is not None and allowed.error is None
     assert jssite.hits("/api/6.json")  # rendered: the body came by fetch()
+
+
+@pytest.mark.integration
+async def test_a_browser_source_end_to_end(
+    tmp_path: Path, jssite: JsSite, topic: str, kafka_bootstrap: str, events: EventReader
+) -> None:
+    """A listing written by JavaScript, statements whose bodies come by fetch(), and one
+    page that never settles: published with the listing's title and the reason."""
+    jssite.news = [1, 2, 9]
+    config = make_config(
+        tmp_path,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        sources=[
+            {
+                "id": "js-news",
+                "url": jssite.url("/news/"),
+                "kind": "listing",
+                "render": "browser",
+                "backfill": True,
+            }
+        ],
+        browser={"timeout": "8s", "settle": "300ms"},
+        extract={"page_attempts": 1, "workers": 1},
+        fetch={"user_agent": "statement-monitor-test/e2e"},
+    )
+    async with running(config):
+        received = await events.read(3, timeout=90, settle=1.0)
+    by_url = {e["data"]["url"]: e["data"] for e in received}
+    assert sorted(by_url) == sorted(jssite.url(f"/news/{n}.html") for n in (1, 2, 9))
+    for n in (1, 2):
+        data = by_url[jssite.url(f"/news/{n}.html")]
+        assert data["title"] == f"Statement number {n} on the resumption of talks"
+        assert data["text"].split("\n\n") == list(BODY)
+        assert data["extraction_error"] is None and data["media_type"] == "text/html"
+    busy = by_url[jssite.url("/news/9.html")]
+    assert busy["extraction_error"].startswith("fetch_timeout: ")
+    assert busy["title"] == "Statement number 9 on the resumption of talks"  # the link's text
+    assert {r.headers.get("User-Agent") for r in jssite.requests if r.path != "/robots.txt"} == {
+        "statement-monitor-test/e2e"
+    }

@@ -6,6 +6,7 @@
                             server sends the real page only with that cookie
     /reach?target=URL,URL   a statement whose script also tries to fetch each target
     /busy.html              a page that polls /tick every 100 ms: it never settles
+                            (and /news/<n>.html for n in `busy`)
     /popup.html             a page that opens a window and starts a download
     /robots.txt             disallows /private/
 
@@ -40,7 +41,7 @@ _SHELL = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{t
 _LIST_SCRIPT = """
 window.addEventListener('load', function () {
   setTimeout(function () {
-    var items = [1, 2, 3].map(function (n) {
+    var items = %(news)s.map(function (n) {
       return '<li><a href="/news/' + n + '.html">Statement number ' + n +
              ' on the resumption of talks</a></li>';
     }).join('');
@@ -100,6 +101,8 @@ class JsSite:
 
     def __init__(self) -> None:
         self.requests: list[Seen] = []
+        self.news = [1, 2, 3]  # the statements /news/ lists
+        self.busy = {9}  # statements whose page never settles (/news/9.html)
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -136,9 +139,11 @@ class JsSite:
         if path == "/robots.txt":
             return web.Response(text="User-agent: *\nDisallow: /private/\n")
         if path == "/news/":
-            return _html("News", _LIST_SCRIPT)
+            return _html("News", _LIST_SCRIPT % {"news": json.dumps(self.news)})
         if path.startswith("/news/") and path.endswith(".html"):
             n = path.removeprefix("/news/").removesuffix(".html")
+            if n.isdigit() and int(n) in self.busy:
+                return _html("Busy", _BUSY_SCRIPT % {"text": BODY[0]})
             return _html("Ministry", _BODY_SCRIPT % {"n": n})
         if path.startswith("/api/") and path.endswith(".json"):
             n = path.removeprefix("/api/").removesuffix(".json")
