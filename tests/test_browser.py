@@ -282,3 +282,19 @@ async def test_a_browser_source_end_to_end(
     assert {r.headers.get("User-Agent") for r in jssite.requests if r.path != "/robots.txt"} == {
         "statement-monitor-test/e2e"
     }
+
+
+async def test_monitor_extract_render_browser(jssite: JsSite) -> None:
+    import io
+    import json
+
+    from monitor.cli_extract import extract_inputs
+
+    out = io.StringIO()
+    failures = await extract_inputs(
+        (jssite.url("/news/8.html"),), url=None, timeout=20, out=out, render="browser"
+    )
+    [line] = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert failures == 0, line
+    assert line["title"] == "Statement number 8 on the resumption of talks"
+    assert line["text"].split("\n\n") == list(BODY)
