@@ -27,7 +27,7 @@ from monitor.config import Config, KafkaConfig
 from monitor.coordination import Coordinator
 from monitor.extract.stage import prepare_worker
 from monitor.fetch import Fetcher, HostLimits
-from monitor.fetch.browser import BrowserFetcher
+from monitor.fetch.browser import BrowserFetcher, BrowserUnavailable, find_chromium
 from monitor.fetch.robots import RobotsCache
 from monitor.models import Source
 from monitor.outbox import OutboxRelay
@@ -74,6 +74,10 @@ def build_browser(config: Config, fetcher: Fetcher) -> BrowserFetcher | None:
     if not any(source.render == "browser" for source in config.sources):
         return None
     browser = config.browser
+    try:  # said once at start, not only at every page of the source
+        find_chromium(str(browser.executable) if browser.executable else None)
+    except BrowserUnavailable as exc:
+        log.error("browser_unavailable", error=str(exc))
     return BrowserFetcher(
         guard=fetcher.guard,
         hosts=fetcher.hosts,

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import ExtractionError
-from monitor.extract.pdf import extract_pdf, is_pdf
+from monitor.extract.pdf import PDF_REASONS, extract_pdf, is_pdf
 from monitor.extract.stage import extract_and_enrich, extract_page
 from monitor.pool import WorkerPool
 from tests.sites import pdfs
@@ -215,3 +217,24 @@ def test_monitor_extract_reads_a_pdf_file(tmp_path: Path, capsys: pytest.Capture
     assert line["media_type"] == "application/pdf"
     assert line["title"] == "Monetary Policy Statement"
     assert "Maria Lindqvist" in {s["name"] for s in line["speakers"]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_pdfs_give_an_article_or_a_named_reason(data: st.DataObject) -> None:
+    """Whatever bytes a damaged PDF holds, extraction ends in an Article or a PDF reason."""
+    original = _QUOTES_PDF
+    cut = data.draw(st.integers(min_value=8, max_value=len(original)))
+    damaged = bytearray(original[:cut])
+    for _ in range(data.draw(st.integers(min_value=0, max_value=8))):
+        at = data.draw(st.integers(min_value=0, max_value=len(damaged) - 1))
+        damaged[at] = data.draw(st.integers(min_value=0, max_value=255))
+    try:
+        article = extract_pdf(bytes(damaged), max_cpu_seconds=10)
+    except ExtractionError as exc:
+        assert exc.reason in PDF_REASONS
+    else:
+        assert article.text and article.media_type == "application/pdf"
+
+
+_QUOTES_PDF = pdfs.statement_pdf(pdfs.QUOTE_PARAGRAPHS, pages=1)
