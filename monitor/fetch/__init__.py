@@ -5,6 +5,8 @@ Modules:
     client.py   the Fetcher: conditional GET, deadline, body cap, redirects, Retry-After, errors
     hosts.py    per-host slots: concurrent requests and delay between starts, per hostname
     guard.py    the address policy: no loopback, private or metadata address off the trusted origins
+    browser.py  `render: browser`: a page loaded in headless Chromium, under the same policy
+                (imported where used: Playwright is an optional extra)
 """
 
 from monitor.fetch.client import (
