@@ -28,6 +28,7 @@ from monitor.config import Config, KafkaConfig
 from monitor.coordination import Coordinator
 from monitor.extract.stage import prepare_worker
 from monitor.fetch import Fetcher, HostLimits
+from monitor.fetch.browser import BrowserFetcher, BrowserUnavailable, find_chromium
 from monitor.fetch.robots import RobotsCache
 from monitor.models import Source
 from monitor.outbox import OutboxRelay
@@ -69,6 +70,28 @@ def build_fetcher(config: Config) -> Fetcher:
         allow_private_networks=fetch.allow_private_networks,
     )
 
+def build_browser(config: Config, fetcher: Fetcher) -> BrowserFetcher | None:
+    """The one browser of this instance, when a source has `render: browser`: the
+    fetcher's address policy, host slots and user agent (launched at its first page)."""
+    if not any(source.render == "browser" for source in config.sources):
+        return None
+    browser = config.browser
+    try:  # said once at start, not only at every page of the source
+        find_chromium(str(browser.executable) if browser.executable else None)
+    except BrowserUnavailable as exc:
+        log.error("browser_unavailable", error=str(exc))
+    return BrowserFetcher(
+        guard=fetcher.guard,
+        hosts=fetcher.hosts,
+        user_agent=config.fetch.user_agent,
+        executable=str(browser.executable) if browser.executable else None,
+        timeout=browser.timeout,
+        max_pages=browser.max_pages,
+        settle=browser.settle,
+        restart_after=browser.restart_after,
+    )
+
+
 class Service:
     """statement-monitor, assembled."""
 
@@ -86,6 +109,7 @@ class Service:
             preload=WORKER_PRELOAD,
         )
         self.fetcher = build_fetcher(config)
+        self.browser: BrowserFetcher | None = None  # built in run(), if a source needs it
         self.embedded: EmbeddedBroker | None = None
         self.relay: OutboxRelay | None = None
         self.server: HealthServer | None = None
@@ -109,7 +133,10 @@ class Service:
         self.relay = relay = OutboxRelay(
             self.store, sink, max_pending=self.config.state.outbox_max_events
         )
-        robots = RobotsCache(self.fetcher, user_agent=self.config.fetch.user_agent)
+        self.browser = build_browser(self.config, self.fetcher)
+        robots = RobotsCache(
+            self.fetcher, user_agent=self.config.fetch.user_agent, browser=self.browser
+        )
         poller = Poller(
             self.config,
             store=self.store,
@@ -118,6 +145,7 @@ class Service:
             outbox=relay,
             on_hub=self._hub_found,
             robots=robots,
+            browser=self.browser,
         )
         if self.config.coordination is not None:
             self.coordinator = Coordinator(
@@ -331,6 +359,8 @@ class Service:
             await self.coordinator.stop(timeout=max(SHUTDOWN_BUDGET + 1.0 - elapsed, 1.0))
         await sink.stop()
         await self.fetcher.close()
+        if self.browser is not None:
+            await self.browser.close()
         self.pool.close()
         pending = self.store.outbox_stats()[0]
         self.store.close()

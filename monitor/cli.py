@@ -140,6 +140,13 @@ def check(config_path: Path | None, probe: bool) -> None:
     multiple=True,
     help="CSS selector of elements to remove before extraction (repeatable).",
 )
+@click.option(
+    "--render",
+    type=click.Choice(["http", "browser"]),
+    default="http",
+    show_default=True,
+    help="browser: load URL inputs in headless Chromium first (pages built by JavaScript).",
+)
 @click.argument("inputs", metavar="SOURCE...", nargs=-1, required=True)
 def extract(
     url: str | None,
@@ -151,6 +158,7 @@ def extract(
     date_selector: str | None,
     date_format: str | None,
     remove_selectors: tuple[str, ...],
+    render: str,
     inputs: tuple[str, ...],
 ) -> None:
     """Extract statements from files or http(s) URLs; one JSON object per line per SOURCE.
@@ -176,7 +184,9 @@ def extract(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     failures = asyncio.run(
-        extract_inputs(inputs, url=url, timeout=timeout, out=sys.stdout, rules=rules)
+        extract_inputs(
+            inputs, url=url, timeout=timeout, out=sys.stdout, rules=rules, render=render
+        )
     )
     sys.exit(1 if failures else 0)
 

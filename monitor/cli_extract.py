@@ -28,11 +28,12 @@ import cssselect
 from monitor.config import Config
 from monitor.errors import ExtractionError
 from monitor.events import content_hash, figures_data, quotes_data, rfc3339, speakers_data
-from monitor.extract import extract_article
 from monitor.extract.enrich import enrich
 from monitor.extract.isolate import StepFailure
 from monitor.extract.rules import compile_selector
+from monitor.extract.stage import extract_page
 from monitor.fetch import Fetcher
+from monitor.fetch.browser import BrowserFetcher
 from monitor.models import Article, ExtractionRules
 
 __all__ = ["article_fields", "command_line_rules", "extract_inputs", "source_rules"]
@@ -60,6 +61,7 @@ def article_fields(article: Article, *, url: str | None) -> dict[str, Any]:
         "quotes": quotes_data(found.quotes),
         "speakers": speakers_data(found.speakers),
         "figures": figures_data(found.figures),
+        "media_type": article.media_type,
     }
     if found.failures:
         fields["error"] = _step_error(found.failures)
@@ -139,6 +141,7 @@ async def extract_inputs(
     timeout: float,
     out: TextIO,
     rules: ExtractionRules | None = None,
+    render: str = "http",
 ) -> int:
     """Extract each input in turn and print a JSON line for it. Returns the failure count.
 
@@ -148,11 +151,20 @@ async def extract_inputs(
     # The user named these URLs: trust their origins as the service trusts its sources.
     urls = [item for item in inputs if item.lower().startswith(("http://", "https://"))]
     async with Fetcher(user_agent="statement-monitor-extract", trusted_origins=urls) as fetcher:
+        browser = None
+        if render == "browser":  # the same address policy, host slots and user agent
+            browser = BrowserFetcher(
+                guard=fetcher.guard, hosts=fetcher.hosts, user_agent="statement-monitor-extract",
+                timeout=timeout,
+            )
         for item in inputs:
             try:
-                body, page_url = await _read(item, url=url, fetcher=fetcher, timeout=timeout)
-                article = await asyncio.to_thread(
-                    extract_article, body, url=page_url, rules=rules
+                if browser is not None and item.lower().startswith(("http://", "https://")):
+                    body, page_url = await _rendered(browser, item)
+                else:
+                    body, page_url = await _read(item, url=url, fetcher=fetcher, timeout=timeout)
+                article = await asyncio.to_thread(  # a PDF too (extract_page tells)
+                    extract_page, body, url=page_url, rules=rules
                 )
                 line: dict[str, Any] = {"input": item, **article_fields(article, url=page_url)}
                 if rules:
@@ -162,7 +174,16 @@ async def extract_inputs(
             failures += "error" in line
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
+        if browser is not None:
+            await browser.close()
     return failures
+
+
+async def _rendered(browser: BrowserFetcher, item: str) -> tuple[bytes, str | None]:
+    result = await browser.fetch(item, source_id="cli", max_bytes=_MAX_PAGE_BYTES)
+    if result.error is not None:
+        raise ExtractionError(result.error.kind, f"browser failed: {result.error.message}")
+    return result.body, result.final_url
 
 
 async def _read(

@@ -185,6 +185,19 @@ class ExtractConfig(_Strict):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     timeout: Duration = 60.0
     page_attempts: int = Field(default=3, ge=1)
+    # A statement PDF is read up to this many pages (monitor/extract/pdf.py).
+    max_pdf_pages: int = Field(default=200, ge=1)
+
+
+class BrowserConfig(_Strict):
+    """`browser:`, for sources with `render: browser` (monitor/fetch/browser.py)."""
+
+    # Where Debian's `chromium` package puts it; None: looked up on PATH as `chromium`.
+    executable: Path | None = None
+    timeout: Duration = 30.0  # one page: navigation, scripts and settling
+    max_pages: int = Field(default=2, ge=1)  # pages open at once in the one browser
+    settle: Duration = 0.5  # no network for this long after the load event: the page is done
+    restart_after: int = Field(default=100, ge=1)  # pages; Chromium grows as it lives
 
 
 class DefaultsConfig(_Strict):
@@ -340,6 +353,9 @@ class SourceConfig(_Strict):
                 {"channel": repr(self.channel), "named": repr(named)},
             )
         return self
+    # `browser`: the source's pages (listing and statements) are rendered in headless
+    # Chromium first (README "Pages that need a browser").
+    render: Literal["http", "browser"] = "http"
 
     @model_validator(mode="after")
     def _date_format_needs_a_selector(self) -> SourceConfig:
@@ -542,6 +558,7 @@ class Config(_Strict):
     log: LogConfig = Field(default_factory=LogConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    browser: BrowserConfig = Field(default_factory=BrowserConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     websub: WebSubConfig = Field(default_factory=WebSubConfig)
@@ -615,6 +632,7 @@ class Config(_Strict):
             recheck_window=source.recheck_window or self.defaults.recheck_window,
             rules=source.rules,
             max_pages=source.max_pages,
+            render=source.render,
         )
 
 

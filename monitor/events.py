@@ -157,6 +157,7 @@ def statement_data(statement: Statement) -> dict[str, Any]:
         ],
         "sources": list(statement.sources or (statement.source_id,)),
         "figures": figures_data(statement.figures),
+        "media_type": statement.media_type,
     } | ({"post": dict(statement.extra)} if statement.extra else {})
 
 

@@ -485,3 +485,16 @@ STATE_ERRORS = Counter(
     ["kind"],
 )
 __all__ += ["STATE_ERRORS"]
+
+# --- the browser (monitor/fetch/browser.py, issue 17) ---------------------------------
+BROWSER_PAGES = Counter(
+    f"{_NS}_browser_pages",
+    "Pages loaded in the headless browser, by outcome: ok, timeout (never settled), error.",
+    ["outcome"],
+)
+BROWSER_RESTARTS = Counter(
+    f"{_NS}_browser_restarts",
+    "Browser replacements, by reason: crash, or pages (after browser.restart_after pages).",
+    ["reason"],
+)
+__all__ += ["BROWSER_PAGES", "BROWSER_RESTARTS"]

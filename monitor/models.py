@@ -90,6 +90,7 @@ class Source:
     recheck_window: float = 7 * 86400.0  # re-check statements detected this recently
     rules: ExtractionRules | None = None  # per-source extraction rules, if any
     max_pages: int = 10  # telegram: preview pages read per poll when catching up (`?before=`)
+    render: Literal["http", "browser"] = "http"  # "browser": pages rendered in Chromium first
 
     @property
     def adaptive(self) -> bool:
@@ -199,6 +200,8 @@ class Article:
     # ("content_selector", "title_selector", "date_selector", "remove_selectors");
     # generic extraction stood in for each.
     rule_misses: tuple[str, ...] = ()
+    # What the document was: "text/html", or "application/pdf" (monitor/extract/pdf.py).
+    media_type: str = "text/html"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,6 +266,9 @@ class Statement:
     speakers: tuple[Speaker, ...] = ()
     matches: tuple[WatchMatch, ...] = ()
     figures: tuple[Figure, ...] = ()  # the quantities the text claims (extract/figures.py)
+    # "text/html" or "application/pdf": what the statement's text was read from
+    # (None when it is the feed's own text and the page's type is unknown).
+    media_type: str | None = None
     # Every source that carried the statement (one canonical URL), first the one that
     # found it; empty means just `source_id`.
     sources: tuple[str, ...] = ()

@@ -23,7 +23,10 @@ Failure policy for a new entry whose page cannot be had:
   unrecorded and the validators unsaved, so the next poll fetches the feed in
   full and tries again; after `extract.page_attempts` polls it falls back;
 - a permanent failure (404, over the size cap, not HTML, nothing to extract)
-  falls back at once.
+  falls back at once. A PDF (by its signature, or its Content-Type) is extracted
+  by monitor/extract/pdf.py in the pool; an encrypted, corrupt, image-only or
+  hostile one falls back with `pdf_encrypted`, `pdf_corrupt`, `pdf_no_text`,
+  `pdf_too_large` or `pdf_timeout`.
 Falling back means publishing the statement with the feed's own text and an
 `extraction_error` such as `not_html: ...` or `fetch_too_large: ...`, so a
 statement is never lost to a broken page. A link to a PDF, an image or any
@@ -75,6 +78,7 @@ from monitor.extract.feedtext import html_to_text
 from monitor.extract.post import post_article
 from monitor.extract.stage import Enriched, ExtractionStage
 from monitor.fetch import Fetcher
+from monitor.fetch.browser import BrowserFetcher
 from monitor.fetch.robots import RobotsCache
 from monitor.models import (
     Article,
@@ -153,8 +157,10 @@ class Poller:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         on_hub: HubListener | None = None,
         robots: RobotsCache | None = None,
+        browser: BrowserFetcher | None = None,
     ) -> None:
         self._config = config
+        self._browser = browser  # renders `render: browser` sources (monitor/fetch/browser.py)
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)
         for source in config.sources:
             if not source.robots:
@@ -168,7 +174,10 @@ class Poller:
         self._fetcher = fetcher
         self._pool = pool
         self._extract = ExtractionStage(
-            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+            pool,
+            timeout=config.extract.timeout,
+            watchlists=config.resolved_watchlists(),
+            max_pdf_pages=config.extract.max_pdf_pages,
         )
         self._outbox = outbox
         self._now = now
@@ -436,8 +445,13 @@ class Poller:
         """A conditional GET of one of the source's documents (its feed, a followed sitemap).
 
         Not a coroutine itself: the caller awaits the fetcher's, one frame less to
-        resume at every step of the request.
+        resume at every step of the request. A `render: browser` source's document is
+        rendered in the browser instead (never conditional: a DOM has no validators).
         """
+        if source.render == "browser" and self._browser is not None:
+            return self._browser.fetch(
+                url, source_id=source.id, max_bytes=self._config.fetch.max_feed_bytes
+            )
         return self._fetcher.fetch(
             url,
             source_id=source.id,
@@ -752,8 +766,11 @@ class Poller:
             # Pages are fetched no faster than the pool extracts them: without this
             # bound a backfill of 5,000 entries held every page in memory at once
             # (peak RSS 512 MB in bench/backfill.py).
+            # A browser page is loaded before a slot is taken: a slow browser source
+            # must not hold the slots that plain sources' pages need.
+            page = await self._fetch_page(source, candidate) if source.render == "browser" else None
             async with self._page_slots:
-                article, enriched = await self._fetch_and_extract(source, candidate)
+                article, enriched = await self._fetch_and_extract(source, candidate, page)
             return article, None, enriched
         except ExtractionError as exc:
             metrics.EXTRACTION_FAILURES.labels(
@@ -779,15 +796,20 @@ class Poller:
         finally:
             metrics.INFLIGHT.labels(stage="extract").dec()
 
-    async def _fetch_and_extract(
-        self, source: Source, candidate: Candidate
-    ) -> tuple[Article, Enriched | None]:
+    async def _fetch_page(self, source: Source, candidate: Candidate) -> FetchResult:
         assert candidate.url is not None
         page = await self._robots.fetch_page(
             source, candidate.url, max_bytes=self._config.fetch.max_page_bytes
         )
         if page is None:
             raise ExtractionError("robots", "disallowed", retriable=False)
+        return page
+
+    async def _fetch_and_extract(
+        self, source: Source, candidate: Candidate, page: FetchResult | None = None
+    ) -> tuple[Article, Enriched | None]:
+        if page is None:
+            page = await self._fetch_page(source, candidate)
         if page.error is not None:
             raise ExtractionError(
                 f"fetch_{page.error.kind}", page.error.message, retriable=page.error.retriable
@@ -798,6 +820,7 @@ class Poller:
             url=page.final_url,
             feed_title=candidate.title,
             feed_published_at=candidate.published_at,
+            content_type=page.content_type,
         )
 
     def _out_of_attempts(self, source: Source, candidate: Candidate) -> bool:
@@ -856,7 +879,14 @@ class Poller:
             backfill=backfill,
             extraction_error=error,
             extra=candidate.extra,
+            media_type=article.media_type if article is not None else _fallback_media(error),
         )
+
+
+def _fallback_media(error: str | None) -> str | None:
+    """What the linked document was, when its text fell back to the feed's: a PDF
+    extraction failure says; otherwise unknown (None)."""
+    return "application/pdf" if error and error.startswith("pdf_") else None
 
 
 def _plausible_date(

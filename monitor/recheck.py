@@ -95,7 +95,10 @@ class Rechecker:
         self._sources = {source.id: source for source in sources}
         self._store = store
         self._extract = ExtractionStage(
-            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+            pool,
+            timeout=config.extract.timeout,
+            watchlists=config.resolved_watchlists(),
+            max_pdf_pages=config.extract.max_pdf_pages,
         )
         self._outbox = outbox
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)
@@ -176,6 +179,7 @@ class Rechecker:
                 url=page.final_url,
                 feed_title=previous.get("title"),
                 feed_published_at=_parse_time(previous.get("published_at")),
+                content_type=page.content_type,
             )
         except ExtractionError as exc:
             # The page is there but yields no statement now (a timeout, an error page
@@ -271,6 +275,7 @@ def _next_version(previous: dict[str, Any], article: Article, now: dt.datetime) 
         version=int(previous["version"]) + 1,
         backfill=False,
         extraction_error=None,
+        media_type=article.media_type,
         sources=tuple(previous.get("sources") or ()),
     )
 

@@ -85,7 +85,7 @@ def test_extract_prints_one_line_per_input_and_goes_on_after_a_failure(tmp_path:
     assert seed_page.SEED_FIRST_SENTENCE in first["text"]
     assert first["language"] == "en" and first["published_at"].startswith("2015-10-16")
     assert first["content_hash"].startswith("sha256:")
-    assert lines[1]["error"]["kind"] == "not_html"
+    assert lines[1]["error"]["kind"] == "pdf_corrupt"  # a PDF signature on garbage
     assert lines[2]["error"]["kind"] == "read_error" and "cannot read" in lines[2]["error"]["message"]
     assert result.returncode == 1
 

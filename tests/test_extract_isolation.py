@@ -94,7 +94,7 @@ def test_extract_answers_every_input_when_one_raises(
 ) -> None:
     import monitor.cli_extract as cli_extract
 
-    real = cli_extract.extract_article
+    real = cli_extract.extract_page
     paths = []
     for name in ("a", "poison", "b"):
         path = tmp_path / f"{name}.html"
@@ -107,7 +107,7 @@ def test_extract_answers_every_input_when_one_raises(
         return real(body, **options)
 
     (tmp_path / "poison.html").write_text(PAGE.replace("<article>", "<article><!--poison-->"))
-    monkeypatch.setattr(cli_extract, "extract_article", extract)
+    monkeypatch.setattr(cli_extract, "extract_page", extract)
     failures, lines = run_extract(paths)
     assert [line["input"] for line in lines] == paths
     assert failures == 1

@@ -934,10 +934,10 @@ def test_a_pdf_target_is_recorded_with_a_reason_and_the_feed_text(run: Run) -> N
     [data] = run.events_of("f-pdf")
     assert data["url"].endswith("/pages/report.pdf")
     assert data["text"] == "Feed text of f-pdf."
-    assert data["extraction_error"].startswith("not_html: ")
-    assert run.extraction_failures["f-pdf"] == {"not_html": 1}
+    assert data["extraction_error"].startswith("pdf_corrupt: ")  # garbage after %PDF-
+    assert run.extraction_failures["f-pdf"] == {"pdf_corrupt": 1}
     assert run.logs_of("f-pdf", "page_fallback_to_feed")
-    assert len(run.hits["/pages/report.pdf"]) == 1  # not retried: not HTML is permanent
+    assert len(run.hits["/pages/report.pdf"]) == 1  # not retried: a corrupt PDF is permanent
 
 
 @pytest.mark.parametrize(

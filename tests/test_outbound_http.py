@@ -37,6 +37,9 @@ PACKAGE: Final = ROOT / "monitor"
 # The modules that open HTTP requests, each through the address guard on every hop.
 GUARDED_HTTP: Final[dict[str, str]] = {
     "monitor/fetch/client.py": "the Fetcher: GET and post_form, the guard on every hop",
+    "monitor/fetch/browser.py": "Chromium: every request the page makes (subrequests, redirects, "
+    "navigations) is intercepted by page.route and judged by AddressGuard.check_url and the "
+    "GuardedResolver before it is let through (tests/test_browser.py)",
 }
 
 # Modules with raw connections that never carry a URL from the web. A stale entry

@@ -85,11 +85,32 @@ def prepare_worker() -> None:
     load_language_model()
 
 
-def extract_page(body: bytes, **options: Any) -> Article:
-    """`extract_article`, imported in the worker that runs it.
+def extract_page(
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    max_pdf_pages: int = 200,
+    max_cpu_seconds: float | None = None,
+    **options: Any,
+) -> Article:
+    """`extract_article`, or `extract_pdf` for a PDF, imported in the worker that runs it.
 
-    The pool sends functions by name, so the service's own process never imports
-    Trafilatura and its dependencies (about 30 MB of memory it would not use)."""
+    A PDF is known by its signature whatever `content_type` says, or by a PDF
+    `content_type` (`monitor.extract.pdf.is_pdf`); this is the one place that
+    tells the two apart. The pool sends functions by name, so the service's own
+    process never imports Trafilatura or pypdf (about 30 MB of memory it would
+    not use)."""
+    from monitor.extract.pdf import extract_pdf, is_pdf
+
+    if is_pdf(body, content_type):
+        return extract_pdf(
+            body,
+            url=options.get("url"),
+            feed_title=options.get("feed_title"),
+            feed_published_at=options.get("feed_published_at"),
+            max_pages=max_pdf_pages,
+            max_cpu_seconds=max_cpu_seconds,
+        )
     from monitor.extract.article import extract_article
 
     try:
@@ -108,6 +129,7 @@ def extract_and_enrich(
     feed_published_at: dt.datetime | None,
     rules: ExtractionRules | None,
     watchlists: tuple[Watchlist, ...],
+    **document: Any,
 ) -> tuple[Article, Enriched]:
     """`extract_article`, then `enrich` of the statement it makes, in one pool task.
 
@@ -116,7 +138,12 @@ def extract_and_enrich(
     article: it is returned as `Enriched.error`.
     """
     article = extract_page(
-        body, url=url, feed_title=feed_title, feed_published_at=feed_published_at, rules=rules
+        body,
+        url=url,
+        feed_title=feed_title,
+        feed_published_at=feed_published_at,
+        rules=rules,
+        **document,  # content_type, max_pdf_pages, max_cpu_seconds: see extract_page
     )
     title = article.title or feed_title
     try:
@@ -130,11 +157,19 @@ class ExtractionStage:
     """Extraction and enrichment in the worker pool, for every caller alike."""
 
     def __init__(
-        self, pool: WorkerPool, *, timeout: float, watchlists: tuple[Watchlist, ...] = ()
+        self,
+        pool: WorkerPool,
+        *,
+        timeout: float,
+        watchlists: tuple[Watchlist, ...] = (),
+        max_pdf_pages: int = 200,
     ) -> None:
         self._pool = pool
         self._timeout = timeout
         self._watchlists = watchlists
+        # A PDF's reading stops on its own at 80 % of the task's deadline (a clean
+        # `pdf_timeout`, the worker kept); the deadline is the last resort.
+        self._pdf = {"max_pdf_pages": max_pdf_pages, "max_cpu_seconds": timeout * 0.8}
 
     async def article(
         self,
@@ -144,8 +179,9 @@ class ExtractionStage:
         url: str,
         feed_title: str | None = None,
         feed_published_at: dt.datetime | None = None,
+        content_type: str | None = None,
     ) -> Article:
-        """The page extracted with the source's rules.
+        """The page (or PDF) extracted with the source's rules.
 
         Raises:
             ExtractionError: from extraction (not retriable), or `timeout` (retriable).
@@ -159,6 +195,8 @@ class ExtractionStage:
                 feed_title=feed_title,
                 feed_published_at=feed_published_at,
                 rules=source.rules,
+                content_type=content_type,
+                **self._pdf,
             )
         except PoolTimeout as exc:
             raise ExtractionError("timeout", str(exc), retriable=True) from exc
@@ -176,6 +214,7 @@ class ExtractionStage:
         url: str,
         feed_title: str | None = None,
         feed_published_at: dt.datetime | None = None,
+        content_type: str | None = None,
     ) -> tuple[Article, Enriched | None]:
         """`article()`, with the enrichment of its statement for `enrich(..., found=)`.
 
@@ -192,12 +231,19 @@ class ExtractionStage:
                 feed_published_at=feed_published_at,
                 rules=source.rules,
                 watchlists=self._applying(source),
+                content_type=content_type,
+                **self._pdf,
             )
         except PoolTimeout:
             # Extraction or enrichment hung: extract alone, enrich apart (and time out
             # there, if it is enrichment that hangs), as the two separate calls do.
             found = await self.article(
-                source, body, url=url, feed_title=feed_title, feed_published_at=feed_published_at
+                source,
+                body,
+                url=url,
+                feed_title=feed_title,
+                feed_published_at=feed_published_at,
+                content_type=content_type,
             )
             return found, None
         except InternalExtractionError as exc:

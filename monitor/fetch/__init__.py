@@ -6,6 +6,8 @@ Modules:
                 post_form (WebSub hub requests): the one guarded path for every request
     hosts.py    per-host slots: concurrent requests and delay between starts, per hostname
     guard.py    the address policy: no loopback, private or metadata address off the trusted origins
+    browser.py  `render: browser`: a page loaded in headless Chromium, under the same policy
+                (imported where used: Playwright is an optional extra)
 """
 
 from monitor.fetch.client import (

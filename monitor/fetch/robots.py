@@ -38,7 +38,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import structlog
@@ -47,6 +47,9 @@ from protego import Protego
 from monitor import metrics
 from monitor.fetch.client import Fetcher
 from monitor.models import FetchResult, Source
+
+if TYPE_CHECKING:
+    from monitor.fetch.browser import BrowserFetcher
 
 __all__ = ["ROBOTS_ACCEPT", "ROBOTS_MAX_BYTES", "RobotsCache", "RobotsVerdict", "origin_of"]
 
@@ -109,8 +112,10 @@ class RobotsCache:
         timeout: float = _DEFAULT_TIMEOUT,
         max_origins: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        browser: BrowserFetcher | None = None,
     ) -> None:
         self._fetcher = fetcher
+        self._browser = browser  # renders the pages of `render: browser` sources
         self._user_agent = user_agent
         self._ttl = ttl
         self._error_ttl = error_ttl
@@ -154,6 +159,8 @@ class RobotsCache:
             metrics.ROBOTS_DISALLOWED.labels(source_id=source.id, kind="page").inc()
             log.info("robots_disallowed", source_id=source.id, url=url, kind="page")
             return None
+        if source.render == "browser" and self._browser is not None:
+            return await self._browser.fetch(url, source_id=source.id, max_bytes=max_bytes)
         return await self._fetcher.fetch(
             url, source_id=source.id, kind="page", timeout=source.timeout, max_bytes=max_bytes
         )
