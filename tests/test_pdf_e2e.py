@@ -48,7 +48,7 @@ async def test_pdf_statements_are_extracted_or_fall_back_with_a_reason(
         sources=[{"id": "cb-pdf", "url": feed, "backfill": True}],
     )
     before = {
-        r: counter(metrics.EXTRACTION_FAILURES, source_id="cb-pdf", reason=r)
+        r: counter(metrics.EXTRACTION_FAILURES, source_id="cb-pdf", reason=r, kind="page")
         for r in ("pdf_encrypted", "pdf_no_text", "pdf_corrupt")
     }
     async with running(config):
@@ -78,5 +78,5 @@ async def test_pdf_statements_are_extracted_or_fall_back_with_a_reason(
         assert data["text"] == f"Feed {name}."
         assert data["title"] == f"Feed title {name}"
         assert data["media_type"] == "application/pdf"
-        after = counter(metrics.EXTRACTION_FAILURES, source_id="cb-pdf", reason=reason)
+        after = counter(metrics.EXTRACTION_FAILURES, source_id="cb-pdf", reason=reason, kind="page")
         assert after - before[reason] == 1
