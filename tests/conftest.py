@@ -27,10 +27,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from monitor import metrics
 from monitor.app import Service
 from monitor.config import Config
+from tests.shared import require_shared, shared_dir
 from tests.sites.loopback import LoopbackSite
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MONITOR_SHARED_DIR", REPO.parent / "shared"))
+SHARED = shared_dir()  # may be absent: see tests/shared.py
 # The published event schema: every event a test reads from Kafka is validated against it.
 SCHEMA = json.loads((REPO / "monitor/schema/statement-v1.json").read_text())
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(
@@ -244,3 +245,9 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `requires_shared(...)` skips (fails in CI) without the shared corpora."""
+    for marker in item.iter_markers("requires_shared"):
+        require_shared(*marker.args)
