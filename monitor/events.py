@@ -59,7 +59,7 @@ EVENT_TYPE_UPDATED = "org.statement-monitor.statement.updated"
 EVENT_TYPE_RETRACTED = "org.statement-monitor.statement.retracted"
 # The fields of `data` an update compares, in this order, for `changes.fields`.
 CHANGE_FIELDS = ("title", "text", "summary", "published_at")
-DATASCHEMA = "https://statement-monitor.github.io/schema/statement-v1.json"
+DATASCHEMA = "https://statement-monitor.github.io/schema/statement-data-v1.json"  # `data` alone
 
 
 def _sha256(*parts: str) -> str:

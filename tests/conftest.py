@@ -29,6 +29,7 @@ from monitor.app import Service
 from monitor.config import Config
 from tests.shared import require_shared, shared_dir
 from tests.sites.loopback import LoopbackSite
+from tests.spec import check_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_dir()  # may be absent: see tests/shared.py
@@ -144,7 +145,7 @@ class EventReader:
         self, count: int, timeout: float = 20.0, settle: float = 0.0, *, validate: bool = True
     ) -> list[dict[str, Any]]:
         """At least `count` events (waiting up to `timeout`), then `settle` s more for extras,
-        each validated against the published event schema unless `validate` is false."""
+        each checked by `tests.spec.check_record` unless `validate` is false."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
@@ -172,10 +173,10 @@ class EventReader:
         finally:
             await consumer.stop()
         self.records = records
-        documents = [json.loads(r.value) for r in records]
-        for document in documents if validate else ():
-            SCHEMA_VALIDATOR.validate(document)
-        return documents
+        if not validate:
+            return [json.loads(r.value) for r in records]
+        # The envelope and `data` schemas, the CloudEvents SDK and the Kafka binding.
+        return [check_record(r.key, r.value, r.headers) for r in records]
 
 
 @pytest.fixture
