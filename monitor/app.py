@@ -38,6 +38,7 @@ from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import StateStore
+from monitor.status import StatusBoard, report_periodically
 from monitor.websub import PushHandler, WebSubManager
 
 __all__ = ["SHUTDOWN_BUDGET", "Service", "build_fetcher", "run_service"]
@@ -95,6 +96,11 @@ class Service:
         # With coordination the scheduler starts empty: the group assigns the sources.
         self.scheduler = Scheduler([] if config.coordination else self.sources)
         self._by_id = {source.id: source for source in self.sources}
+        # Source health for /status, the page at /, `monitor status` and the log line.
+        self.status = StatusBoard(
+            [] if config.coordination else self.sources,
+            counts=lambda: self.store.statement_counts() if self.store.is_open else {},
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
@@ -107,6 +113,7 @@ class Service:
         self.relay = relay = OutboxRelay(
             self.store, sink, max_pending=self.config.state.outbox_max_events
         )
+        relay.on_acked = self.status.acked
         robots = RobotsCache(self.fetcher, user_agent=self.config.fetch.user_agent)
         poller = Poller(
             self.config,
@@ -151,13 +158,15 @@ class Service:
         elif self.config.websub.active:
             log.warning("websub_off", reason="metrics.enabled is false: no port for callbacks")
         if self.config.metrics.enabled:
-            self.server = HealthServer(
+            server = HealthServer(
                 self.config.metrics.host,
                 self.config.metrics.port,
                 self._readiness_checks(),
                 routes=self.websub.routes() if self.websub else (),
+                status=self.status.snapshot,
             )
-            await self.server.start()
+            await server.start()
+            self.server = server  # once listening: tests wait for it, then read its port
         if self.websub is not None:
             # After the server: a hub verifies (un)subscriptions at once, on our port.
             await self.websub.start()
@@ -184,9 +193,14 @@ class Service:
         renewing = (
             asyncio.create_task(self.websub.run(), name="websub-renewal") if self.websub else None
         )
+        reporting = asyncio.create_task(
+            report_periodically(self.status, self.config.log.status_interval, _log_status),
+            name="status-log",
+        )
         try:
             await stop.wait()
         finally:
+            reporting.cancel()
             if renewing is not None:
                 renewing.cancel()
             await self._shutdown(scheduling, relay_task, sink)
@@ -234,6 +248,7 @@ class Service:
         for source in sources:
             metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
         self.scheduler.add(sources)
+        self.status.track(sources)
 
     async def _sources_revoked(self, source_ids: frozenset[str]) -> None:
         """Shards taken away: stop scheduling their sources and wait for their polls in
@@ -248,6 +263,7 @@ class Service:
                 await asyncio.wait(unfinished, timeout=1.0)
         for source_id in source_ids:
             metrics.forget_source(source_id)
+        self.status.forget(source_ids)
 
     def _owned_only(self, process: PushHandler) -> PushHandler:
         """A WebSub push for a source another instance now polls is acknowledged and left
@@ -278,13 +294,15 @@ class Service:
             metrics.POLLS.labels(source_id=source.id, outcome="internal").inc()
         finally:
             slots.release()
-            scheduler.done(
+            delay = scheduler.done(
                 source.id,
                 ok=outcome.ok,
                 retry_after=outcome.retry_after,
                 min_interval=outcome.min_interval,
                 published=outcome.published,
             )
+            self.status.polled(source.id, outcome=outcome.outcome, ok=outcome.ok,
+                               errors=scheduler.errors(source.id), next_in=delay)
 
     async def _shutdown(
         self, scheduling: asyncio.Task[None], relay_task: asyncio.Task[None], sink: KafkaSink
@@ -350,6 +368,11 @@ class Service:
             "state": lambda: (self.store.is_open, str(self.config.state.path)),
             "broker": broker,
         }
+
+
+def _log_status(board: StatusBoard) -> None:
+    """One line a person reads: `sources: 12 healthy, 2 failing (ecb-press: dns, ...)`."""
+    log.info(board.summary(), **board.totals())
 
 
 def settle_gc() -> None:

@@ -1,4 +1,4 @@
-"""The command line: `monitor run | check | extract | tail`.
+"""The command line: `monitor run | check | extract | tail | status`.
 
 Exit codes: 0 success, 1 a runtime failure (an extract input failed, the
 broker cannot be reached by `tail`), 2 an invalid config or invalid usage.
@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 EXIT_INVALID = 2
 
 _config_option = click.option(
+    "-c",
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -241,6 +242,23 @@ def tail(
     except MonitorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@_config_option
+@click.option("--url", default=None, help="The service's /status URL. Default: from the config.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of /status as it is.")
+def status(config_path: Path | None, url: str | None, as_json: bool) -> None:
+    """Show a running service's sources as a table, failing first (its GET /status)."""
+    from monitor.cli_status import fetch_status, format_status, status_url
+
+    try:
+        document = fetch_status(url or status_url(_load(config_path)))
+    except MonitorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False) if as_json
+               else format_status(document))
 
 
 def _since_option(value: str | None, from_beginning: bool) -> dt.datetime | None:

@@ -145,6 +145,7 @@ class MetricsConfig(_Strict):
 class LogConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    status_interval: Duration = 300.0  # the `sources: N healthy, M failing (...)` line
 
 
 class HostConfig(_Strict):

@@ -42,6 +42,7 @@ __all__ = [
     "RECHECKS",
     "ROBOTS_DISALLOWED",
     "SCHEDULER_LAG",
+    "SOURCES",
     "SOURCE_BACKOFF",
     "SOURCE_CONSECUTIVE_ERRORS",
     "SOURCE_EFFECTIVE_INTERVAL",
@@ -458,3 +459,13 @@ def forget_source(source_id: str) -> None:
     for gauge in _PER_SOURCE_GAUGES:
         with contextlib.suppress(KeyError):  # never set here
             gauge.remove(source_id)
+
+
+# Source health at a glance (monitor/status.py): how many of this instance's sources
+# are in each state. `healthy`: the last poll succeeded; `failing`: the last poll
+# failed after an earlier success; `never_reached`: no poll succeeded since start.
+SOURCES = Gauge(
+    f"{_NS}_sources",
+    "Sources of this instance by health: healthy, failing, never_reached.",
+    ["state"],
+)

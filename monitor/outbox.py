@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -84,6 +84,8 @@ class OutboxRelay:
         self._send_started: float | None = None  # monotonic time of the publish in flight
         metrics.BROKER_UP.set_function(lambda: 1.0 if self.broker_state()[0] else 0.0)
         self.last_error: str | None = None
+        # Told of each acknowledged batch (the status board's recent statements).
+        self.on_acked: Callable[[Sequence[OutboxRecord]], None] | None = None
         self._pending_changed()
 
     # -- producers of rows ---------------------------------------------
@@ -236,6 +238,11 @@ class OutboxRelay:
         for record in done:
             metrics.EVENTS_PUBLISHED.labels(source_id=record.source_id).inc()
         metrics.LAST_STATEMENT.set(time.time())
+        if self.on_acked is not None:
+            try:
+                self.on_acked(done)
+            except Exception:  # a display must never stop delivery
+                log.exception("on_acked_failed")
         self._pending = max(self._pending - len(done), 0)
         self._pending_changed()
 
