@@ -46,6 +46,7 @@ EXPECTED_ALERTS = {
     "StatementMonitorInstanceWithoutShards",
     "StatementMonitorRebalanceStorm",
     "StatementMonitorStateRestoreFailing",
+    "StatementMonitorAllSourcesFailing",
 }
 SEVERITIES = {"critical", "warning", "info"}
 STATE_DIR = "/var/lib/statement-monitor"
