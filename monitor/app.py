@@ -301,7 +301,7 @@ class Service:
                 min_interval=outcome.min_interval,
                 published=outcome.published,
             )
-            self.status.polled(source.id, outcome=outcome.outcome, ok=outcome.ok,
+            self.status.polled(source.id, outcome=outcome.detail or outcome.outcome, ok=outcome.ok,
                                errors=scheduler.errors(source.id), next_in=delay)
 
     async def _shutdown(

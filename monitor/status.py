@@ -191,7 +191,7 @@ def _failing_first(health: SourceHealth) -> tuple[int, str]:
 
 
 def summary_line(sources: Iterable[SourceHealth]) -> str:
-    """`sources: 12 healthy, 2 failing (ecb-press: dns, un-news: http_5xx)`, and the
+    """`sources: 12 healthy, 2 failing (ecb-press: dns, un-news: http_503)`, and the
     sources never reached (with their last error, or `not polled yet`) when there are any."""
     by_state: dict[str, list[SourceHealth]] = {state: [] for state in STATES}
     for health in sorted(sources, key=lambda h: h.source_id):

@@ -151,7 +151,7 @@ async def test_status_json_cli_log_line_and_readyz_of_a_running_service(
             result = await _cli(["status", "--url", f"{base}/status"])
     assert document["totals"] == {"healthy": 1, "failing": 1, "never_reached": 1, "sources": 3}
     army, gone, bank = document["sources"]
-    assert (army["id"], army["state"], army["last_outcome"]) == ("army", "failing", "http_5xx")
+    assert (army["id"], army["state"], army["last_outcome"]) == ("army", "failing", "http_503")
     assert army["consecutive_errors"] >= 1 and army["last_success"] is not None
     assert (gone["id"], gone["state"], gone["last_success"]) == ("gone", "never_reached", None)
     assert gone["last_outcome"] not in (None, "200", "304")
@@ -165,7 +165,7 @@ async def test_status_json_cli_log_line_and_readyz_of_a_running_service(
     assert [row.split()[0] for row in rows] == ["army", "gone", "bank"]
     line = next(e for e in logs if e["event"].startswith("sources: 1 healthy, 1 failing"))
     assert re.fullmatch(
-        r"sources: 1 healthy, 1 failing \(army: http_5xx\), 1 never reached \(gone: \w+\)",
+        r"sources: 1 healthy, 1 failing \(army: http_503\), 1 never reached \(gone: \w+\)",
         line["event"]), line
 
 
