@@ -38,6 +38,10 @@ class _BrokerLost(Exception):
     """The broker stopped answering: reconnect and resume."""
 
 
+class _Reassign(Exception):
+    """More partitions to follow: reconnect quietly and resume."""
+
+
 class TailReader:
     """Records of `topics` from a start, resuming across broker and service restarts."""
 
@@ -67,6 +71,8 @@ class TailReader:
         self._last: dict[TopicPartition, bytes] = {}  # digest of the record before it
         self.backlog_ends: dict[TopicPartition, int] = {}  # where the first start's backlog ends
         self._backlog_open: set[TopicPartition] = set()  # partitions still in their backlog
+        self._missing: set[str] = set()  # topics not created yet: followed once they are
+        self._connections: frozenset[int] = frozenset()  # the consumer's broker connections
 
     # -- the loop ----------------------------------------------------------------
 
@@ -90,6 +96,8 @@ class TailReader:
                     await self._resume(consumer, partitions)
                 async for record in self._follow(consumer, partitions):
                     yield record
+            except _Reassign:
+                pass
             except (_BrokerLost, KafkaError, TimeoutError):
                 self._notify(f"lost Kafka at {self.bootstrap}: reconnecting ...")
             finally:
@@ -97,7 +105,7 @@ class TailReader:
                     await consumer.stop()
 
     async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-        said = False
+        said: set[str] = set()
         while True:
             consumer = AIOKafkaConsumer(**{
                 **self._options, "bootstrap_servers": self.bootstrap, "group_id": None,
@@ -106,29 +114,31 @@ class TailReader:
             try:
                 await consumer.start()
                 partitions = await self._partitions(consumer)
-                if partitions is not None:
+                if partitions:
                     return consumer, partitions
-                missing = "its topics are not created yet"
+                why = f"no topic yet of {', '.join(self.topics)}"
             except (KafkaError, OSError, TimeoutError) as exc:
-                missing = type(exc).__name__
+                why = type(exc).__name__
             with contextlib.suppress(Exception):
                 await consumer.stop()
-            if not said:
-                self._notify(f"waiting for Kafka at {self.bootstrap} ({missing}) ...")
-                said = True
+            if why not in said:
+                self._notify(f"waiting for Kafka at {self.bootstrap} ({why}) ...")
+                said.add(why)
             await asyncio.sleep(self._retry)
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition] | None:
-        """Every partition of the topics, or None while a topic is missing."""
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Every partition of the topics that exist; the others are looked for while idle."""
         found: list[TopicPartition] = []
+        self._missing = set()
         for topic in self.topics:
             numbers = consumer.partitions_for_topic(topic)
             if not numbers:
                 await consumer._client.force_metadata_update()  # no public way to refresh
                 numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
-                return None
-            found += [TopicPartition(topic, n) for n in sorted(numbers)]
+            if numbers:
+                found += [TopicPartition(topic, n) for n in sorted(numbers)]
+            else:
+                self._missing.add(topic)
         return found
 
     # -- where to read -----------------------------------------------------------
@@ -187,8 +197,11 @@ class TailReader:
     ) -> AsyncIterator[Record | None]:
         loop = asyncio.get_running_loop()
         checked = loop.time()
+        self._connections = _connections(consumer)
         while True:
             batch = await consumer.getmany(timeout_ms=500)
+            if batch and self._reconnected(consumer):
+                raise _BrokerLost  # these may come from a new log: check it before reading on
             for tp, records in batch.items():
                 for record in records:
                     self._positions[tp] = record.offset + 1
@@ -204,18 +217,38 @@ class TailReader:
                 await self._check(consumer, partitions)
                 checked = loop.time()
 
+    def _reconnected(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether a broker connection went away since the last look (then remember these)."""
+        before, self._connections = self._connections, _connections(consumer)
+        return bool(before - self._connections)
+
     async def _check(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-        """While idle: is the broker there, and does its log still reach our position?"""
+        """While idle: is the broker there, and does its log still reach our position?
+
+        A broker that restarted between two checks is seen by its connection: aiokafka
+        reconnects silently, and the new log may already be longer than our position,
+        so a connection that went away means "check the log before reading on"."""
         try:
             async with asyncio.timeout(5.0):
                 ends = await consumer.end_offsets(partitions)
         except (KafkaError, TimeoutError) as exc:
             raise _BrokerLost from exc
+        if self._reconnected(consumer):
+            raise _BrokerLost
         for tp in partitions:
             position = self._positions.get(tp)
             if position is not None and int(ends[tp]) < position:
                 raise _BrokerLost  # the log restarted below us: resume checks and rewinds
+        if self._missing:
+            await consumer._client.force_metadata_update()
+            if any(consumer.partitions_for_topic(topic) for topic in self._missing):
+                raise _Reassign  # a topic appeared: its partitions join, read from their start
 
 
 def _digest(record: Record) -> bytes:
     return hashlib.sha256((record.key or b"") + b"\0" + (record.value or b"")).digest()
+
+
+def _connections(consumer: AIOKafkaConsumer) -> frozenset[int]:
+    """Identities of the consumer's open broker connections (aiokafka has no public view)."""
+    return frozenset(id(conn) for conn in consumer._client._conns.values())
