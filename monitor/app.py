@@ -41,6 +41,7 @@ from monitor.server import HealthServer, ReadinessCheck
 from monitor.sinks.embedded import EmbeddedBroker
 from monitor.sinks.kafka import KafkaSink
 from monitor.state import StateStore
+from monitor.status import StatusBoard, report_periodically
 from monitor.websub import PushHandler, WebSubManager
 
 __all__ = ["SHUTDOWN_BUDGET", "Service", "build_fetcher", "run_service"]
@@ -121,6 +122,11 @@ class Service:
         # With coordination the scheduler starts empty: the group assigns the sources.
         self.scheduler = Scheduler([] if config.coordination else self.sources)
         self._by_id = {source.id: source for source in self.sources}
+        # Source health for /status, the page at /, `monitor status` and the log line.
+        self.status = StatusBoard(
+            [] if config.coordination else self.sources,
+            counts=lambda: self.store.statement_counts() if self.store.is_open else {},
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
@@ -133,6 +139,7 @@ class Service:
         self.relay = relay = OutboxRelay(
             self.store, sink, max_pending=self.config.state.outbox_max_events
         )
+        relay.on_acked = self.status.acked
         self.browser = build_browser(self.config, self.fetcher)
         robots = RobotsCache(
             self.fetcher, user_agent=self.config.fetch.user_agent, browser=self.browser
@@ -185,6 +192,7 @@ class Service:
                 self.config.metrics.port,
                 self._readiness_checks(),
                 routes=self.websub.routes() if self.websub else (),
+                status=self.status.snapshot,
             )
             await server.start()
             self.server = server  # set once bound: its port is the real one
@@ -218,9 +226,14 @@ class Service:
         renewing = (
             asyncio.create_task(self.websub.run(), name="websub-renewal") if self.websub else None
         )
+        reporting = asyncio.create_task(
+            report_periodically(self.status, self.config.log.status_interval, _log_status),
+            name="status-log",
+        )
         try:
             await stop.wait()
         finally:
+            reporting.cancel()
             if renewing is not None:
                 renewing.cancel()
             await self._shutdown(scheduling, relay_task, sink)
@@ -268,6 +281,7 @@ class Service:
         for source in sources:
             metrics.SOURCE_INTERVAL.labels(source_id=source.id).set(source.interval)
         self.scheduler.add(sources)
+        self.status.track(sources)
 
     async def _sources_revoked(self, source_ids: frozenset[str]) -> None:
         """Shards taken away: stop scheduling their sources and wait for their polls in
@@ -282,6 +296,7 @@ class Service:
                 await asyncio.wait(unfinished, timeout=1.0)
         for source_id in source_ids:
             metrics.forget_source(source_id)
+        self.status.forget(source_ids)
 
     def _owned_only(self, process: PushHandler) -> PushHandler:
         """A WebSub push for a source another instance now polls is acknowledged and left
@@ -312,13 +327,15 @@ class Service:
             metrics.POLLS.labels(source_id=source.id, outcome="internal").inc()
         finally:
             slots.release()
-            scheduler.done(
+            delay = scheduler.done(
                 source.id,
                 ok=outcome.ok,
                 retry_after=outcome.retry_after,
                 min_interval=outcome.min_interval,
                 published=outcome.published,
             )
+            self.status.polled(source.id, outcome=outcome.detail or outcome.outcome, ok=outcome.ok,
+                               errors=scheduler.errors(source.id), next_in=delay)
 
     async def _shutdown(
         self, scheduling: asyncio.Task[None], relay_task: asyncio.Task[None], sink: KafkaSink
@@ -386,6 +403,11 @@ class Service:
             "state": lambda: self.store.healthy,  # open, and no SQLite error since
             "broker": broker,
         }
+
+
+def _log_status(board: StatusBoard) -> None:
+    """One line a person reads: `sources: 12 healthy, 2 failing (ecb-press: dns, ...)`."""
+    log.info(board.summary(), **board.totals())
 
 
 def settle_gc() -> None:

@@ -1,4 +1,4 @@
-"""The command line: `monitor run | check | extract | tail`.
+"""The command line: `monitor run | check | extract | tail | status`.
 
 Exit codes: 0 success, 1 a runtime failure (an extract input failed, the
 broker cannot be reached by `tail`), 2 an invalid config or invalid usage.
@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 EXIT_INVALID = 2
 
 _config_option = click.option(
+    "-c",
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -219,7 +220,18 @@ def extract(
     metavar="WHEN",
     help="Start at this time: a duration back from now (30m, 2h, 1d) or an RFC 3339 time.",
 )
-@click.option("--from-beginning", is_flag=True, help="Start from the oldest retained event.")
+@click.option(
+    "--last",
+    "last",
+    default=10,
+    show_default=True,
+    metavar="N",
+    type=click.IntRange(min=0),
+    help="Start by printing the last N statements, then follow new ones.",
+)
+@click.option(
+    "--from-beginning", is_flag=True, help="Print every retained statement, then follow."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each raw CloudEvent as one JSON line.")
 def tail(
     config_path: Path | None,
@@ -227,30 +239,64 @@ def tail(
     sources: tuple[str, ...],
     watchlists: tuple[str, ...],
     since: str | None,
+    last: int,
     from_beginning: bool,
     as_json: bool,
 ) -> None:
-    """Follow the statement topic(s) and print each event as it arrives."""
+    """Print the last N statements (--last, default 10), then follow new ones.
+
+    Where it starts reading: the last N statements already on the topics (of
+    those that pass --source and --watchlist); --from-beginning, every retained
+    statement; --since, the first statement detected at or after that time.
+    It waits for Kafka ("waiting for Kafka at ..."), and after a broker or
+    service restart it reconnects and resumes where it was, without missing or
+    repeating an event. Stop it with Ctrl-C.
+    """
     start = _since_option(since, from_beginning)
     config = _load(config_path)
+    _known_ids("--source", sources, [s.id for s in config.sources])
+    _known_ids("--watchlist", watchlists, [w.id for w in config.watchlists])
     configure_logging("warning", config.log.format, secrets=secret_values(config))
     selection = TailFilter(sources=frozenset(sources), watchlists=frozenset(watchlists))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             _tail(
                 config,
                 tail_topics(config, topics, watchlists),
                 selection,
-                from_beginning=from_beginning,
+                last=None if from_beginning or start is not None else last,
                 since=start,
                 as_json=as_json,
             )
         )
-    except KeyboardInterrupt:
-        pass
+
+
+def _known_ids(option: str, given: tuple[str, ...], configured: list[str]) -> None:
+    """An id the config does not have is a usage error that lists the ones it has."""
+    unknown = [value for value in given if value not in configured]
+    if unknown:
+        listed = ", ".join(sorted(configured)) or "none"
+        raise click.BadParameter(
+            f"{', '.join(map(repr, unknown))} is not configured; the ids in the config: {listed}",
+            param_hint=option,
+        )
+
+
+@main.command()
+@_config_option
+@click.option("--url", default=None, help="The service's /status URL. Default: from the config.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of /status as it is.")
+def status(config_path: Path | None, url: str | None, as_json: bool) -> None:
+    """Show a running service's sources as a table, failing first (its GET /status)."""
+    from monitor.cli_status import fetch_status, format_status, status_url
+
+    try:
+        document = fetch_status(url or status_url(_load(config_path)))
     except MonitorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False) if as_json
+               else format_status(document))
 
 
 def _since_option(value: str | None, from_beginning: bool) -> dt.datetime | None:
@@ -328,44 +374,58 @@ async def _tail(
     topics: list[str],
     selection: TailFilter,
     *,
-    from_beginning: bool,
+    last: int | None,
     since: dt.datetime | None,
     as_json: bool,
 ) -> None:
-    from aiokafka.errors import KafkaError
-
-    from monitor.consumer import StatementConsumer
+    """`last` None: print everything from the start (--from-beginning, --since)."""
+    from monitor.consumer import parse_record
     from monitor.sinks.embedded import EmbeddedBroker
     from monitor.sinks.kafka import client_options
+    from monitor.tail import TailReader
 
     bootstrap = (
         EmbeddedBroker().bootstrap_servers
         if config.kafka.embedded
         else config.kafka.bootstrap_servers
     )
-    options = client_options(config.kafka, bootstrap)
-    statements = StatementConsumer(
-        *topics,
-        group_id=None,
-        from_beginning=from_beginning,
+    filtered = bool(selection.sources or selection.watchlists)
+    reader = TailReader(
+        topics,
+        bootstrap_servers=bootstrap,
+        notify=lambda message: click.echo(message, err=True),
+        # With filters, look further back for N statements that pass them.
+        backlog=0 if last is None else (max(last * 20, 1000) if filtered else last),
+        from_beginning=last is None and since is None,
         since=since,
-        **options,
+        kafka_options=client_options(config.kafka, bootstrap),
     )
-    try:
-        await statements.start()
-    except KafkaError as exc:
-        raise MonitorError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     seen = _RecentIds()
-    try:
-        async for statement in statements:
-            if selection(statement) and seen.add(statement.event_id):
-                click.echo(
-                    json.dumps(statement.document, ensure_ascii=False)
-                    if as_json
-                    else format_event(statement.document, topic=statement.topic)
-                )
-    finally:
-        await statements.stop()
+    held: list[Statement] | None = None if last is None else []
+
+    def show(statement: Statement) -> None:
+        click.echo(
+            json.dumps(statement.document, ensure_ascii=False)
+            if as_json
+            else format_event(statement.document, topic=statement.topic)
+        )
+
+    async for record in reader.records():
+        if record is None:  # the backlog is in: its last N, oldest first, then live
+            if held is not None and last:
+                for statement in sorted(held, key=lambda s: s.detected_at)[-last:]:
+                    show(statement)
+            held = None
+            continue
+        found = parse_record(record)
+        if found is None or (since is not None and found.detected_at < since):
+            continue
+        if not selection(found) or not seen.add(found.event_id):
+            continue
+        if held is not None:
+            held.append(found)
+        else:
+            show(found)
 
 
 def format_event(event: Mapping[str, Any], *, topic: str, lines: int = 4) -> str:

@@ -63,7 +63,7 @@ EVENT_TYPE_UPDATED = "org.statement-monitor.statement.updated"
 EVENT_TYPE_RETRACTED = "org.statement-monitor.statement.retracted"
 # The fields of `data` an update compares, in this order, for `changes.fields`.
 CHANGE_FIELDS = ("title", "text", "summary", "published_at")
-DATASCHEMA = "https://statement-monitor.github.io/schema/statement-v1.json"
+DATASCHEMA = "https://statement-monitor.github.io/schema/statement-data-v1.json"  # `data` alone
 # `kafka.max_event_bytes` by default: under Kafka's default `message.max.bytes`
 # (1,048,588), with room for the record batch's own framing.
 MAX_EVENT_BYTES = 900_000

@@ -42,6 +42,7 @@ __all__ = [
     "RECHECKS",
     "ROBOTS_DISALLOWED",
     "SCHEDULER_LAG",
+    "SOURCES",
     "SOURCE_BACKOFF",
     "SOURCE_CONSECUTIVE_ERRORS",
     "SOURCE_EFFECTIVE_INTERVAL",
@@ -498,3 +499,12 @@ BROWSER_RESTARTS = Counter(
     ["reason"],
 )
 __all__ += ["BROWSER_PAGES", "BROWSER_RESTARTS"]
+
+# Source health at a glance (monitor/status.py): how many of this instance's sources
+# are in each state. `healthy`: the last poll succeeded; `failing`: the last poll
+# failed after an earlier success; `never_reached`: no poll succeeded since start.
+SOURCES = Gauge(
+    f"{_NS}_sources",
+    "Sources of this instance by health: healthy, failing, never_reached.",
+    ["state"],
+)

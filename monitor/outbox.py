@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -92,6 +92,8 @@ class OutboxRelay:
         self._send_started: float | None = None  # monotonic time of the publish in flight
         metrics.BROKER_UP.set_function(lambda: 1.0 if self.broker_state()[0] else 0.0)
         self.last_error: str | None = None
+        # Told of each acknowledged batch (the status board's recent statements).
+        self.on_acked: Callable[[Sequence[OutboxRecord]], None] | None = None
         self._pending_changed()
 
     # -- producers of rows ---------------------------------------------
@@ -306,6 +308,11 @@ class OutboxRelay:
             metrics.EVENTS_PUBLISHED.labels(source_id=record.source_id).inc()
         if published:
             metrics.LAST_STATEMENT.set(time.time())
+        if published and self.on_acked is not None:
+            try:
+                self.on_acked(published)
+            except Exception:  # a display must never stop delivery
+                log.exception("on_acked_failed")
         self._pending = max(self._pending - removed, 0)
         self._pending_changed()
 

@@ -130,6 +130,7 @@ class PollOutcome:
     # Publication times (Unix seconds) of the entries of a feed this poll parsed, for
     # an adaptive interval; None when nothing was parsed (or the interval is fixed).
     published: tuple[float, ...] | None = None
+    detail: str | None = None  # a finer outcome for the status views: `http_503`
 
 
 _NOT_MODIFIED = PollOutcome("304", ok=True)  # a 304 without Retry-After or cache hints
@@ -258,7 +259,12 @@ class Poller:
                 status=result.status,
                 error=result.error.message,
             )
-            return PollOutcome(result.error.kind, ok=False, retry_after=result.retry_after)
+            return PollOutcome(
+                result.error.kind, ok=False, retry_after=result.retry_after,
+                # The exact status for people (`http_503`); the metric keeps its class.
+                detail=f"http_{result.status}" if result.error.kind.startswith("http_")
+                and result.status else None,
+            )
 
         validators = Validators(result.etag, result.last_modified, _body_hash(result.body))
         if validators.body_hash == saved.body_hash and self._store.has_seen(source.id):

@@ -6,15 +6,22 @@
   a write succeeds again), and the broker answered the last publish or
   connect. 503 with the failing checks otherwise, as JSON, so an operator sees
   *why*.
+- `/status` (JSON) and `/` (an HTML page): source health at a glance, when the
+  service passes a `status` snapshot function (monitor/status.py,
+  monitor/status_page.py). They do not change `/readyz`: a service whose
+  sources all fail can still work, and says so there.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from monitor.status_page import render_status_page
 
 __all__ = ["HealthServer", "ReadinessCheck"]
 
@@ -31,6 +38,7 @@ class HealthServer:
         port: int,
         checks: Mapping[str, ReadinessCheck],
         routes: Iterable[web.RouteDef] = (),
+        status: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -41,6 +49,10 @@ class HealthServer:
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_routes(list(routes))  # e.g. the WebSub callbacks under /websub/
+        self._status = status
+        if status is not None:
+            self.app.router.add_get("/status", self._status_json)
+            self.app.router.add_get("/", self._status_page)
 
     @property
     def port(self) -> int:
@@ -81,4 +93,21 @@ class HealthServer:
         }
         return web.Response(
             text=json.dumps(body), status=200 if ready else 503, content_type="application/json"
+        )
+
+    async def _status_json(self, _: web.Request) -> web.Response:
+        assert self._status is not None
+        return web.json_response(self._status(), headers={"Cache-Control": "no-store"})
+
+    async def _status_page(self, _: web.Request) -> web.Response:
+        assert self._status is not None
+        return web.Response(
+            text=render_status_page(self._status()),
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Cache-Control": "no-store",
+                # Belt and braces over the escaping: nothing on the page may run or load.
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            },
         )

@@ -1069,6 +1069,13 @@ class StateStore(CoordinationCache):
             ).fetchone()[0]
         )
 
+    def statement_counts(self) -> dict[str, int]:
+        """Published statements per source, in one query (for the status views)."""
+        rows = self.db.execute(
+            "SELECT source_id, COUNT(*) FROM statements WHERE published = 1 GROUP BY source_id"
+        )
+        return {str(source_id): int(count) for source_id, count in rows}
+
     # -- WebSub subscriptions --------------------------------------------
 
     def websub_subscriptions(self) -> list[WebSubRow]:

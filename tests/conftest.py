@@ -27,10 +27,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from monitor import metrics
 from monitor.app import Service
 from monitor.config import Config
+from tests.shared import require_shared, shared_dir
 from tests.sites.loopback import LoopbackSite
+from tests.spec import check_record
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MONITOR_SHARED_DIR", REPO.parent / "shared"))
+SHARED = shared_dir()  # may be absent: see tests/shared.py
 # The published event schema: every event a test reads from Kafka is validated against it.
 SCHEMA = json.loads((REPO / "monitor/schema/statement-v1.json").read_text())
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(
@@ -143,7 +145,7 @@ class EventReader:
         self, count: int, timeout: float = 20.0, settle: float = 0.0, *, validate: bool = True
     ) -> list[dict[str, Any]]:
         """At least `count` events (waiting up to `timeout`), then `settle` s more for extras,
-        each validated against the published event schema unless `validate` is false."""
+        each checked by `tests.spec.check_record` unless `validate` is false."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
@@ -171,10 +173,10 @@ class EventReader:
         finally:
             await consumer.stop()
         self.records = records
-        documents = [json.loads(r.value) for r in records]
-        for document in documents if validate else ():
-            SCHEMA_VALIDATOR.validate(document)
-        return documents
+        if not validate:
+            return [json.loads(r.value) for r in records]
+        # The envelope and `data` schemas, the CloudEvents SDK and the Kafka binding.
+        return [check_record(r.key, r.value, r.headers) for r in records]
 
 
 @pytest.fixture
@@ -260,3 +262,7 @@ def durable_broker(tmp_path: Path) -> Iterator[Any]:
         yield broker
     finally:
         broker.stop()
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `requires_shared(...)` skips (fails in CI) without the shared corpora."""
+    for marker in item.iter_markers("requires_shared"):
+        require_shared(*marker.args)

@@ -49,6 +49,7 @@ EXPECTED_ALERTS = {
     "StatementMonitorEventsDeadLettered",
     "StatementMonitorEventsDropped",
     "StatementMonitorStateStoreErrors",
+    "StatementMonitorAllSourcesFailing",
 }
 SEVERITIES = {"critical", "warning", "info"}
 STATE_DIR = "/var/lib/statement-monitor"

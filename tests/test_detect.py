@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ from monitor.events import statement_key
 from monitor.models import Candidate
 from monitor.sources import parse_document
 from monitor.state import NewStatementRow, StateStore, Validators
-from tests.conftest import SHARED
+from tests.shared import corpus_dir, requires_shared
 
-CORPUS = Path(os.environ.get("MONITOR_CORPUS_DIR", SHARED / "corpus"))
+CORPUS = corpus_dir()  # in ../shared: see tests/shared.py
 INDEX = CORPUS / "feeds" / "index.json"
 
 
@@ -57,7 +56,7 @@ def corpus_files() -> list[dict[str, object]]:
     return list(json.loads(INDEX.read_text())["feeds"])
 
 
-@pytest.mark.skipif(not INDEX.exists(), reason=f"feed corpus not found at {INDEX}")
+@requires_shared("corpus", "feeds", "index.json")
 def test_every_corpus_feed_goes_through_parse_and_detect(store: StateStore) -> None:
     files = corpus_files()
     assert len(files) == 384

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import pickle
 import re
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
@@ -28,6 +26,7 @@ from monitor.extract import (
 )
 from monitor.extract.text import choose_language, is_server_footer
 from monitor.models import Article
+from tests.shared import READABILITY_PAGES, corpus_dir, require_shared
 from tests.sites.seed_page import (
     RELATED_NEWS,
     SEED_DATE,
@@ -559,10 +558,7 @@ def test_errors_cross_the_process_pool() -> None:
 
 # --- readability corpus --------------------------------------------------------------
 
-_SHARED = Path(
-    os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared"
-)
-CORPUS = _SHARED / "corpus" / "readability" / "pages"
+CORPUS = corpus_dir().joinpath(*READABILITY_PAGES[1:])  # in ../shared: see tests/shared.py
 CORPUS_CASES = ["bbc-1", "guardian-1", "lemonde-1", "wapo-1", "seattletimes-1", "nytimes-2"]
 
 
@@ -587,9 +583,7 @@ def test_shingle_f1_can_fail() -> None:
 
 @pytest.mark.parametrize("case", CORPUS_CASES)
 def test_readability_corpus_page(case: str) -> None:
-    folder = CORPUS / case
-    if not folder.is_dir():
-        pytest.skip(f"readability corpus case {case} not found under {CORPUS}")
+    folder = require_shared(*READABILITY_PAGES, case)
     expected_html = (folder / "expected.html").read_text(encoding="utf-8")
     expected = lxml_html.fromstring(expected_html).text_content()
     metadata = json.loads((folder / "expected-metadata.json").read_text(encoding="utf-8"))

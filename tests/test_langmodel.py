@@ -14,14 +14,17 @@ import pytest
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 from monitor.extract import langmodel
+from tests.shared import READABILITY_PAGES, corpus_dir, have_shared, requires_shared
 
 REPO = Path(__file__).resolve().parents[1]
-READABILITY = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "readability" / "pages"
+# The readability corpus is in ../shared (MONITOR_SHARED_DIR); without it, only
+# the model's own samples, and the tests that need many languages skip.
+READABILITY = corpus_dir().joinpath(*READABILITY_PAGES[1:])
 TEXTS = [
     *langmodel._SAMPLES,
     *(
         lxml.html.fromstring((page / "expected.html").read_bytes()).text_content()[:5000]
-        for page in sorted(READABILITY.iterdir())
+        for page in (sorted(READABILITY.iterdir()) if have_shared(*READABILITY_PAGES) else ())
         if (page / "expected.html").is_file()
     ),
 ]
@@ -32,6 +35,7 @@ def loaded() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_DIR / MODEL_FILE, norm_probs=True)
 
 
+@requires_shared(*READABILITY_PAGES)
 def test_the_model_is_mapped_from_a_cache_it_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loaded: Any
 ) -> None:
@@ -70,6 +74,7 @@ def test_an_incomplete_cache_means_the_model_in_memory(
     assert identifier.classify(TEXTS[0])[0] == "en"
 
 
+@requires_shared(*READABILITY_PAGES)
 def test_a_mapped_model_costs_a_few_megabytes(tmp_path: Path) -> None:
     """Loaded, the model is ~76 MB in every process that detects a language."""
     script = (

@@ -9,9 +9,8 @@ import pytest
 
 from monitor.extract.quotes import find_quotes
 from monitor.models import Quote, Speaker
-from tests.conftest import SHARED
+from tests.shared import SEED_FILE, require_shared
 
-SEED = SHARED / "seed/official-statement-example.txt"
 KARTAPOLOV = "Andrei Kartapolov"
 
 
@@ -25,9 +24,7 @@ def speakers_of(text: str) -> list[str | None]:
 
 @pytest.fixture(scope="module")
 def seed() -> tuple[tuple[Quote, ...], tuple[Speaker, ...]]:
-    if not SEED.exists():
-        pytest.skip(f"seed statement not found at {SEED}")
-    return find_quotes(SEED.read_text(encoding="utf-8"))
+    return find_quotes(require_shared(*SEED_FILE).read_text(encoding="utf-8"))
 
 
 def test_seed_has_exactly_seven_quotes_all_by_kartapolov(

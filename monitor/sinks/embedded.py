@@ -22,6 +22,10 @@ __all__ = ["EmbeddedBroker", "broker_binary"]
 
 log = structlog.get_logger(__name__)
 
+# Seconds a stopping broker may take to exit by itself (about 0.1 s without clients)
+# before it is killed: it keeps nothing, and SIGTERM waits for connected clients.
+STOP_GRACE = 0.3
+
 
 def broker_binary() -> Path:
     """The path of the tansu binary, or a SinkError that says how to get it."""
@@ -98,13 +102,21 @@ class EmbeddedBroker:
             f"the embedded broker did not listen on {self.bootstrap_servers} within {timeout:.0f} s"
         )
 
-    def stop(self) -> None:
+    def stop(self, *, grace: float = STOP_GRACE) -> None:
+        """Stop the broker at once, whoever is connected.
+
+        On SIGTERM tansu waits for its clients to hang up before it exits. The
+        service's own producer has hung up by then, but a consumer (`monitor
+        tail`, a user's script) never does: the old `wait(timeout=5)` then spent
+        all of its 5 s, on every shutdown with a consumer connected. With memory
+        storage there is nothing to flush, so after a short grace it is killed.
+        """
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

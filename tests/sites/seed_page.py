@@ -13,17 +13,20 @@ Public API (kept small: the lead's integration tests use it):
     SEED_QUOTATIONS
 
 The seed file is read at import time from `<repo>/../shared/seed/`, or from
-`$MONITOR_SHARED_DIR/seed/` when that variable is set. All string constants are
-whitespace-collapsed, the way the extracted text is.
+`$MONITOR_SHARED_DIR/seed/` when that variable is set (see tests/shared.py).
+When it is absent the module still imports (the constants are empty) and
+`seed_page_html()` skips the calling test, so only the tests that use the seed
+are skipped on a fresh clone. All string constants are whitespace-collapsed,
+the way the extracted text is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
-from pathlib import Path
+
+from tests.shared import SEED_FILE, have_shared, require_shared, shared_dir
 
 __all__ = [
     "RELATED_NEWS",
@@ -54,20 +57,15 @@ _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[“\"A-Z])")
 
 
-def _shared_dir() -> Path:
-    override = os.environ.get("MONITOR_SHARED_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def _collapse(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
 def _read_seed() -> tuple[str, tuple[str, ...]]:
     """Return (headline, body paragraphs) of the seed file, without nav and footer."""
-    raw = (_shared_dir() / "seed" / "official-statement-example.txt").read_text(encoding="utf-8")
+    if not have_shared(*SEED_FILE):
+        return "", ("",)  # seed_page_html() skips the test that needs it
+    raw = shared_dir().joinpath(*SEED_FILE).read_text(encoding="utf-8")
     blocks = [_collapse(block) for block in re.split(r"\n\s*\n", raw) if block.strip()]
     # blocks[0] is the navigation + breadcrumb, blocks[1] the headline; the
     # last paragraph ends with the server footer glued on by the scraper.
@@ -188,7 +186,10 @@ def _footer() -> str:
 
 
 def seed_page_html() -> str:
-    """The seed statement as a full HTML page served at SEED_PATH on eng.mil.ru."""
+    """The seed statement as a full HTML page served at SEED_PATH on eng.mil.ru.
+
+    Skips the calling test (fails under MONITOR_REQUIRE_SHARED=1) without the seed file."""
+    require_shared(*SEED_FILE)
     title = _e(f"{SEED_TITLE} : {SITE_NAME}")
     return (
         "<!DOCTYPE html>\n"
