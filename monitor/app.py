@@ -82,6 +82,8 @@ class Service:
             config.extract.workers,
             initializer=prepare_worker,  # when the forkserver did not preload (it started earlier)
             preload=WORKER_PRELOAD,
+            priority_workers=config.extract.feed_workers,
+            memory_mb=config.extract.worker_memory_mb,
         )
         self.fetcher = build_fetcher(config)
         self.embedded: EmbeddedBroker | None = None

@@ -173,6 +173,13 @@ class ExtractConfig(_Strict):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     timeout: Duration = 60.0
     page_attempts: int = Field(default=3, ge=1)
+    # Issue 13: hostile pages. Structural caps checked before parsing (0: none),
+    # the workers' address-space cap in MB (0: none), and workers that parse feeds only.
+    max_elements: int = Field(default=200_000, ge=0)
+    max_attributes: int = Field(default=400_000, ge=0)
+    max_links: int = Field(default=20_000, ge=0)
+    worker_memory_mb: int = Field(default=1024, ge=0)
+    feed_workers: int = Field(default=1, ge=0, le=16)
 
 
 class DefaultsConfig(_Strict):

@@ -72,6 +72,7 @@ from monitor.events import (
     statement_key,
 )
 from monitor.extract.feedtext import html_to_text
+from monitor.extract.limits import page_limits
 from monitor.extract.stage import Enriched, ExtractionStage
 from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache
@@ -166,7 +167,10 @@ class Poller:
         self._fetcher = fetcher
         self._pool = pool
         self._extract = ExtractionStage(
-            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+            pool,
+            timeout=config.extract.timeout,
+            watchlists=config.resolved_watchlists(),
+            limits=page_limits(config.extract),
         )
         self._outbox = outbox
         self._now = now
@@ -437,7 +441,8 @@ class Poller:
         """Parse a fetched document as `kind` (default: the source's kind) in the pool."""
         metrics.FEED_PARSES.labels(source_id=source.id).inc()
         try:
-            parsed = await self._pool.run(
+            # The priority lane: a poll never waits behind page extraction (issue 13).
+            parsed = await self._pool.run_priority(
                 self._config.extract.timeout,
                 parse_document,
                 result.body,

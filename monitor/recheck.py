@@ -45,6 +45,7 @@ from monitor.events import (
     encode_record,
     statement_data,
 )
+from monitor.extract.limits import page_limits
 from monitor.extract.stage import ExtractionStage
 from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache
@@ -95,7 +96,10 @@ class Rechecker:
         self._sources = {source.id: source for source in sources}
         self._store = store
         self._extract = ExtractionStage(
-            pool, timeout=config.extract.timeout, watchlists=config.resolved_watchlists()
+            pool,
+            timeout=config.extract.timeout,
+            watchlists=config.resolved_watchlists(),
+            limits=page_limits(config.extract),
         )
         self._outbox = outbox
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)

@@ -9,7 +9,9 @@ a re-check that ignored them would see an edit in every page).
   matched nothing is logged and counted
   (`statement_monitor_extraction_rule_misses_total{source_id, rule}`); generic
   extraction stood in for it. A pool timeout is an `ExtractionError("timeout")`,
-  retriable.
+  retriable. A page over the structural caps (`limits.PageLimits`) is refused
+  in the worker before it is parsed (`page_too_complex`); one that hits the
+  worker's memory limit is `memory_limit`; neither is retriable.
 * `enrich()` adds quotes, speakers and watchlist matches to a statement. It
   cannot lose a statement: if enrichment fails or times out, the statement goes
   out without them, logged and counted
@@ -39,9 +41,10 @@ import structlog
 from monitor import metrics
 from monitor.errors import ExtractionError
 from monitor.extract.enrich import Enrichment, enrich
+from monitor.extract.limits import PageLimits, check_page
 from monitor.extract.watchlists import alert_topics, applies_to
 from monitor.models import Article, Event, ExtractionRules, Source, Statement, Watchlist
-from monitor.pool import PoolTimeout, WorkerPool
+from monitor.pool import PoolMemoryExceeded, PoolTimeout, WorkerPool
 
 __all__ = [
     "Enriched",
@@ -78,11 +81,13 @@ def prepare_worker() -> None:
     load_language_model()
 
 
-def extract_page(body: bytes, **options: Any) -> Article:
-    """`extract_article`, imported in the worker that runs it.
+def extract_page(body: bytes, *, limits: PageLimits | None = None, **options: Any) -> Article:
+    """`extract_article`, imported in the worker that runs it, for a page within `limits`.
 
     The pool sends functions by name, so the service's own process never imports
     Trafilatura and its dependencies (about 30 MB of memory it would not use)."""
+    if limits is not None:
+        check_page(body, limits)
     from monitor.extract.article import extract_article
 
     return extract_article(body, **options)
@@ -96,6 +101,7 @@ def extract_and_enrich(
     feed_published_at: dt.datetime | None,
     rules: ExtractionRules | None,
     watchlists: tuple[Watchlist, ...],
+    limits: PageLimits | None = None,
 ) -> tuple[Article, Enriched]:
     """`extract_article`, then `enrich` of the statement it makes, in one pool task.
 
@@ -104,7 +110,12 @@ def extract_and_enrich(
     article: it is returned as `Enriched.error`.
     """
     article = extract_page(
-        body, url=url, feed_title=feed_title, feed_published_at=feed_published_at, rules=rules
+        body,
+        limits=limits,
+        url=url,
+        feed_title=feed_title,
+        feed_published_at=feed_published_at,
+        rules=rules,
     )
     title = article.title or feed_title
     try:
@@ -118,11 +129,17 @@ class ExtractionStage:
     """Extraction and enrichment in the worker pool, for every caller alike."""
 
     def __init__(
-        self, pool: WorkerPool, *, timeout: float, watchlists: tuple[Watchlist, ...] = ()
+        self,
+        pool: WorkerPool,
+        *,
+        timeout: float,
+        watchlists: tuple[Watchlist, ...] = (),
+        limits: PageLimits | None = None,
     ) -> None:
         self._pool = pool
         self._timeout = timeout
         self._watchlists = watchlists
+        self._limits = limits
 
     async def article(
         self,
@@ -143,11 +160,14 @@ class ExtractionStage:
                 self._timeout,
                 extract_page,
                 body,
+                limits=self._limits,
                 url=url,
                 feed_title=feed_title,
                 feed_published_at=feed_published_at,
                 rules=source.rules,
             )
+        except PoolMemoryExceeded as exc:
+            raise ExtractionError("memory_limit", str(exc), retriable=False) from exc
         except PoolTimeout as exc:
             raise ExtractionError("timeout", str(exc), retriable=True) from exc
         self._note_rule_misses(source, url, article)
@@ -177,7 +197,10 @@ class ExtractionStage:
                 feed_published_at=feed_published_at,
                 rules=source.rules,
                 watchlists=self._applying(source),
+                limits=self._limits,
             )
+        except PoolMemoryExceeded as exc:
+            raise ExtractionError("memory_limit", str(exc), retriable=False) from exc
         except PoolTimeout:
             # Extraction or enrichment hung: extract alone, enrich apart (and time out
             # there, if it is enrichment that hangs), as the two separate calls do.
