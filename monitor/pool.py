@@ -30,6 +30,8 @@ Hostile pages (issue 13) shape the rest:
 - A task is queued behind a busy worker only while that worker's current task is
   young (`_QUEUE_BEHIND`); behind an old one it waits in the pool for the first
   worker to come free, rather than bet on a task that may run to its deadline.
+  A task whose bet was lost (the task ahead of it turned slow) is sent again to
+  the first idle worker, and the first answer wins (`_settle`).
 - `memory_mb` caps each worker's address space (RLIMIT_AS): a task that hits it
   fails with `PoolMemoryExceeded` and its worker is replaced.
 - `run_priority()` is a lane of its own (feed parsing): `priority_workers`
@@ -53,6 +55,7 @@ import signal
 import socket
 import struct
 import threading
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -174,6 +177,10 @@ class _Channel(asyncio.Protocol):
         if len(self._waiting) == 1:
             self._start_clock()
         return future
+
+    def started(self, future: asyncio.Future[Any]) -> bool:
+        """Whether the worker has got to this task (it runs it, or it is answered)."""
+        return not any(sent.future is future for sent in list(self._waiting)[1:])
 
     def running_for(self, now: float) -> float:
         """How long the task the worker runs now has been running (0 when idle)."""
@@ -321,9 +328,10 @@ class WorkerPool:
         attempts = displaced = 0
         while True:
             worker = await self._worker_for(lane)
-            worker.in_flight += 1
+            future = self._send(worker, payload, timeout)
+            worker, future = await self._settle(lane, payload, timeout, worker, future)
             try:
-                result: T = await worker.channel.send(payload, timeout)
+                result: T = future.result()
                 return result
             except _Deadline:
                 # A worker stuck in C code cannot be interrupted: it was killed.
@@ -349,9 +357,59 @@ class WorkerPool:
                         raise PoolTimeout(
                             f"{fn.__name__} lost {displaced} workers to other tasks"
                         ) from None
-            finally:
-                worker.in_flight -= 1
-                self._wake()
+
+    def _send(self, worker: _Worker, payload: bytes, timeout: float) -> asyncio.Future[Any]:
+        worker.in_flight += 1
+        future = worker.channel.send(payload, timeout)
+
+        def settled(done: asyncio.Future[Any]) -> None:
+            worker.in_flight -= 1
+            if not done.cancelled():
+                done.exception()  # seen: a copy nobody waits for any more is no error
+            self._wake()
+
+        future.add_done_callback(settled)
+        return future
+
+    async def _settle(
+        self,
+        lane: str,
+        payload: bytes,
+        timeout: float,
+        worker: _Worker,
+        future: asyncio.Future[Any],
+    ) -> tuple[_Worker, asyncio.Future[Any]]:
+        """The first answer to the task, and the worker that gave it.
+
+        A task queued behind a task that has turned out slow is sent again to
+        the first idle worker, and the first answer wins: the bet that the task
+        ahead would take milliseconds was lost, and the deadline of the one
+        ahead (seconds) must not become this one's wait. Tasks are pure, so
+        running one twice costs CPU, never a wrong answer."""
+        racing = {future: worker}
+        loop = asyncio.get_running_loop()
+        while True:
+            queued = len(racing) == 1 and not worker.channel.started(future)
+            done, _ = await asyncio.wait(
+                racing, timeout=_QUEUE_BEHIND if queued else None, return_when=FIRST_COMPLETED
+            )
+            if not done:
+                if worker.channel.running_for(loop.time()) >= _QUEUE_BEHIND:
+                    other = self._idle(lane)
+                    if other is not None:
+                        log.info("pool_task_sent_again", worker=other.channel.name)
+                        racing[self._send(other, payload, timeout)] = other
+                continue
+            finished = done.pop()
+            if len(racing) > 1 and _displaced(finished):  # the other copy is still on its way
+                del racing[finished]
+                continue
+            return racing[finished], finished
+
+    def _idle(self, lane: str) -> _Worker | None:
+        """An idle worker for a task of `lane`, if there is one now."""
+        worker = self._pick(lane, asyncio.get_running_loop().time())
+        return worker if worker is not None and worker.in_flight == 0 else None
 
     async def _worker_for(self, lane: str) -> _Worker:
         """The worker to send a task of `lane` to, once one can take it."""
@@ -443,6 +501,14 @@ class WorkerPool:
             self._pool.remove(worker)
         _stop(worker)
         self._wake()
+
+
+def _displaced(future: asyncio.Future[Any]) -> bool:
+    """Whether the task's worker died before it got to the task."""
+    if future.cancelled():
+        return False
+    error = future.exception()
+    return isinstance(error, _WorkerLost) and not error.started
 
 
 async def _start_in_thread(process: BaseProcess, theirs: socket.socket) -> None:

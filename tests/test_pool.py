@@ -358,3 +358,21 @@ async def test_the_priority_lane_borrows_an_idle_worker_of_the_main_lane() -> No
         await slow
     finally:
         pool.close()
+
+
+async def test_a_task_queued_behind_one_that_turns_slow_is_sent_to_the_first_free_worker() -> None:
+    pool = WorkerPool(2)
+    try:
+        await asyncio.gather(*(pool.run(30, add, n, 0) for n in range(4)))  # both up
+        slow = asyncio.ensure_future(pool.run(60, sleep_then, 6.0, 1))  # the first worker
+        await asyncio.sleep(0.02)
+        other = asyncio.ensure_future(pool.run(60, sleep_then, 1.0, 2))  # the second
+        await asyncio.sleep(0.02)
+        # Both busy with young tasks: this one is queued behind the slow one...
+        behind = asyncio.ensure_future(pool.run(60, add, 3, 3))
+        # ...and answered by the second worker once it is free, not after 6 s.
+        assert await behind == 6
+        assert not slow.done()
+        assert await asyncio.gather(slow, other) == [1, 2]
+    finally:
+        pool.close()
