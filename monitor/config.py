@@ -38,6 +38,7 @@ from pydantic_core import PydanticCustomError
 from monitor import __version__
 from monitor.errors import ConfigError
 from monitor.models import ExtractionRules, Source, Watchlist
+from monitor.userregex import UserRegexError, compile_user_regex
 
 __all__ = [
     "ENV_PREFIX",
@@ -233,12 +234,14 @@ def _check_selector(value: str) -> str:
 
 
 def _check_regex(value: str) -> str:
+    # RE2, the engine that will run it: linear time, so no pattern can hang a worker.
     try:
-        re.compile(value)
-    except re.error as exc:
+        compile_user_regex(value)
+    except UserRegexError as exc:
         raise PydanticCustomError(
             "regex",
-            "must be a valid regular expression, got {value}: {error}",
+            "must be a valid regular expression for RE2 (matched in linear time: no "
+            "backreferences or lookaround), got {value}: {error}",
             {"value": repr(value), "error": str(exc)},
         ) from None
     return value

@@ -23,6 +23,7 @@ import lxml.html
 
 from monitor.models import Candidate, ParsedFeed
 from monitor.sources.base import absolute_http_url, dedupe, failure, html_root, plain_text
+from monitor.userregex import compile_user_regex
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -83,7 +84,7 @@ def parse_listing(
         if root is None:
             return failure("not a readable HTML page")
         base = _base_url(root, feed_url)
-        pattern = re.compile(link_pattern) if link_pattern else None
+        pattern = compile_user_regex(link_pattern) if link_pattern else None  # RE2: linear
         anchors = _selected_links(root, selector) if selector else root.iter("a")
         candidates = []
         for anchor in anchors:
