@@ -63,6 +63,8 @@ from typing import Any, Final, TypeVar
 
 import structlog
 
+from monitor import metrics
+
 __all__ = [
     "WORKER_PRELOAD",
     "PoolMemoryExceeded",
@@ -336,16 +338,16 @@ class WorkerPool:
             except _Deadline:
                 # A worker stuck in C code cannot be interrupted: it was killed.
                 log.warning("pool_task_timeout", task=fn.__name__, timeout=timeout)
-                self._discard(worker)
+                self._discard(worker, "deadline")
                 raise PoolTimeout(f"{fn.__name__} took longer than {timeout:.0f} s") from None
             except MemoryError:
                 log.warning("pool_task_memory_exceeded", task=fn.__name__, limit_mb=self.memory_mb)
-                self._discard(worker)  # its heap is spent: a fresh worker takes over
+                self._discard(worker, "memory")  # its heap is spent: a fresh worker takes over
                 raise PoolMemoryExceeded(
                     f"{fn.__name__} exceeded the worker memory limit of {self.memory_mb} MB"
                 ) from None
             except _WorkerLost as lost:
-                self._discard(worker)
+                self._discard(worker, "lost")
                 if lost.started:
                     attempts += 1
                     log.warning("pool_worker_lost", task=fn.__name__, attempt=attempts)
@@ -492,13 +494,15 @@ class WorkerPool:
             ours.close()
             raise
         worker = _Worker(process, channel, lane)
-        channel.on_expired = lambda: self._discard(worker)
+        channel.on_expired = lambda: self._discard(worker, "deadline")
         channel.on_change = self._wake
         return worker
 
-    def _discard(self, worker: _Worker) -> None:
-        with contextlib.suppress(ValueError):
+    def _discard(self, worker: _Worker, reason: str) -> None:
+        if worker in self._pool:  # counted once, whoever sees it first
             self._pool.remove(worker)
+            if not self._closed:
+                metrics.POOL_WORKERS_REPLACED.labels(reason=reason).inc()
         _stop(worker)
         self._wake()
 

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from monitor import metrics
 from monitor.errors import ExtractionError
 from monitor.pool import PoolMemoryExceeded, PoolTimeout, WorkerPool, _Channel
+from tests.conftest import counter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,8 +299,10 @@ def _alive(pid: int) -> bool:
 async def test_the_deadline_kills_a_stuck_worker(pool: WorkerPool, tmp_path: Path) -> None:
     marker = tmp_path / "pid"
     await asyncio.gather(*(pool.run(30, pid) for _ in range(4)))  # both workers up
+    replaced = counter(metrics.POOL_WORKERS_REPLACED, reason="deadline")
     with pytest.raises(PoolTimeout, match="took longer than"):
         await pool.run(1.0, pid_then_sleep, str(marker), 60)
+    assert counter(metrics.POOL_WORKERS_REPLACED, reason="deadline") == replaced + 1
     stuck = int(marker.read_text())
     for _ in range(50):
         if not _alive(stuck):
@@ -325,8 +329,10 @@ async def test_the_memory_limit_fails_the_task_and_replaces_its_worker() -> None
     pool = WorkerPool(1, memory_mb=800)
     try:
         before = await pool.run(30, pid)
+        replaced = counter(metrics.POOL_WORKERS_REPLACED, reason="memory")
         with pytest.raises(PoolMemoryExceeded, match="memory limit of 800 MB"):
             await pool.run(30, hog, 2000)
+        assert counter(metrics.POOL_WORKERS_REPLACED, reason="memory") == replaced + 1
         assert await pool.run(30, hog, 50) == 50 * 1024 * 1024  # within the limit
         assert await pool.run(30, pid) != before  # a new worker
     finally:
