@@ -18,7 +18,6 @@ import pytest
 from monitor import metrics
 from monitor.errors import ExtractionError
 from monitor.pool import PoolMemoryExceeded, PoolTimeout, WorkerPool, _Channel
-from tests.conftest import counter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,6 +92,12 @@ def hog(megabytes: int) -> int:
 def record_and_sleep(seconds: float, value: int) -> tuple[int, float]:
     time.sleep(seconds)
     return value, time.time()
+
+
+def replaced(reason: str) -> float:
+    """Workers replaced so far for `reason`. (Not tests.conftest's helper: workers
+    import this module to find their tasks, and conftest would cost them seconds.)"""
+    return float(metrics.POOL_WORKERS_REPLACED.labels(reason=reason)._value.get())
 
 
 # --- tests -------------------------------------------------------------------------
@@ -299,10 +304,10 @@ def _alive(pid: int) -> bool:
 async def test_the_deadline_kills_a_stuck_worker(pool: WorkerPool, tmp_path: Path) -> None:
     marker = tmp_path / "pid"
     await asyncio.gather(*(pool.run(30, pid) for _ in range(4)))  # both workers up
-    replaced = counter(metrics.POOL_WORKERS_REPLACED, reason="deadline")
+    before = replaced("deadline")
     with pytest.raises(PoolTimeout, match="took longer than"):
         await pool.run(1.0, pid_then_sleep, str(marker), 60)
-    assert counter(metrics.POOL_WORKERS_REPLACED, reason="deadline") == replaced + 1
+    assert replaced("deadline") == before + 1
     stuck = int(marker.read_text())
     for _ in range(50):
         if not _alive(stuck):
@@ -329,10 +334,10 @@ async def test_the_memory_limit_fails_the_task_and_replaces_its_worker() -> None
     pool = WorkerPool(1, memory_mb=800)
     try:
         before = await pool.run(30, pid)
-        replaced = counter(metrics.POOL_WORKERS_REPLACED, reason="memory")
+        replaced_before = replaced("memory")
         with pytest.raises(PoolMemoryExceeded, match="memory limit of 800 MB"):
             await pool.run(30, hog, 2000)
-        assert counter(metrics.POOL_WORKERS_REPLACED, reason="memory") == replaced + 1
+        assert replaced("memory") == replaced_before + 1
         assert await pool.run(30, hog, 50) == 50 * 1024 * 1024  # within the limit
         assert await pool.run(30, pid) != before  # a new worker
     finally:
