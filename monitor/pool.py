@@ -8,7 +8,8 @@ poison page costs one task, not the service.
 
 Each worker is a process joined to the event loop by a socket pair: a task goes
 down as one length-prefixed pickle, its result comes back the same way, and the
-loop reads results itself (`_Channel`, an asyncio protocol). There is no manager
+loop reads results itself (`_Channel`, an asyncio protocol; the worker's side is
+monitor/poolworker.py). There is no manager
 thread, no queue feeder thread and no cross-process lock, as there are in
 `concurrent.futures.ProcessPoolExecutor`: on bench/backfill.py pages the
 executor cost the service's own process 0.38 ms of CPU a task (a quarter of its
@@ -44,16 +45,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import gc
 import math
 import multiprocessing
 import multiprocessing.forkserver
-import os
 import pickle
-import resource
-import signal
 import socket
-import struct
 import threading
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Sequence
@@ -64,6 +60,7 @@ from typing import Any, Final, TypeVar
 import structlog
 
 from monitor import metrics
+from monitor.poolworker import FRAME, serve
 
 __all__ = [
     "WORKER_PRELOAD",
@@ -80,7 +77,6 @@ T = TypeVar("T")
 # What the service's workers need, imported (and the language model loaded) once in the
 # forkserver: see monitor/extract/preload.py.
 WORKER_PRELOAD: Final = ("monitor.extract.preload",)
-_FRAME: Final = struct.Struct("!I")  # the length of the pickle that follows
 _ATTEMPTS: Final = 2  # a task whose worker died running it is given to another worker once
 # A task whose worker died before starting it (a neighbour's fault) goes to another
 # worker at no cost, this many times at most: a bound, not a budget anyone should reach.
@@ -175,7 +171,7 @@ class _Channel(asyncio.Protocol):
         assert self.transport is not None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Sent(future, timeout))
-        self.transport.writelines((_FRAME.pack(len(payload)), payload))
+        self.transport.writelines((FRAME.pack(len(payload)), payload))
         if len(self._waiting) == 1:
             self._start_clock()
         return future
@@ -206,13 +202,13 @@ class _Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        while len(self._buffer) >= _FRAME.size:
-            (size,) = _FRAME.unpack_from(self._buffer)
-            end = _FRAME.size + size
+        while len(self._buffer) >= FRAME.size:
+            (size,) = FRAME.unpack_from(self._buffer)
+            end = FRAME.size + size
             if len(self._buffer) < end:
                 return
             try:
-                ok, value = pickle.loads(memoryview(self._buffer)[_FRAME.size : end])
+                ok, value = pickle.loads(memoryview(self._buffer)[FRAME.size : end])
             except Exception as exc:  # an exception class that will not unpickle here
                 ok, value = False, RuntimeError(f"{self.name} sent an unreadable answer: {exc!r}")
             del self._buffer[:end]
@@ -481,7 +477,7 @@ class WorkerPool:
         # forkserver: the workers are forked from a fresh interpreter, so they do not
         # inherit the event loop, sockets or the SQLite handle of this process.
         process = multiprocessing.get_context("forkserver").Process(
-            target=_serve,
+            target=serve,
             args=(theirs, self._initializer, self.memory_mb),
             name=f"monitor-worker-{self._spawned}",
             daemon=True,
@@ -557,67 +553,3 @@ def _stop(worker: _Worker) -> None:
     with contextlib.suppress(OSError, ValueError, AttributeError):
         worker.process.kill()
     worker.channel.close()
-
-
-# --- in the worker process ---------------------------------------------------------
-
-
-def _serve(
-    channel: socket.socket, initializer: Callable[[], None] | None, memory_mb: int = 0
-) -> None:
-    """A worker's life: read a task, run it, send back (True, result) or (False, exception).
-
-    It ends when the service closes its end of the socket. Ctrl-C in a terminal
-    reaches the whole process group; the service, not the worker, decides when
-    the worker stops. A failing initializer leaves the failure to the tasks.
-    A task that runs out of memory (`memory_mb`) is answered with the
-    MemoryError, and the worker ends: its heap is not worth keeping.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if memory_mb > 0:
-        _limit_memory(memory_mb)
-    if initializer is not None:
-        with contextlib.suppress(Exception):
-            initializer()
-    # What the worker inherited and loaded so far lives as long as it does: out of the
-    # collector's sight, its pages are not written by collections (they stay shared
-    # with the forkserver and the other workers), and collections are cheaper.
-    gc.freeze()
-    with channel, channel.makefile("rb") as incoming:
-        while header := incoming.read(_FRAME.size):
-            (size,) = _FRAME.unpack(header)
-            fn, args, kwargs = pickle.loads(incoming.read(size))
-            answer = _answer(fn, args, kwargs)
-            channel.sendall(_FRAME.pack(len(answer)) + answer)
-            if answer is _OUT_OF_MEMORY:
-                os._exit(0)  # no cleanup: the service replaces this worker
-
-
-def _limit_memory(memory_mb: int) -> None:
-    """Cap this process's address space, so a runaway task fails here, alone."""
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_mb * 1024 * 1024
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-# The answer to a task that ran out of memory, made before any task runs: when
-# memory is short, pickling the answer could fail too.
-_OUT_OF_MEMORY: Final = pickle.dumps(
-    (False, MemoryError("the worker's memory limit")), protocol=pickle.HIGHEST_PROTOCOL
-)
-
-
-def _answer(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    try:
-        outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
-    except MemoryError:
-        return _OUT_OF_MEMORY
-    except Exception as exc:
-        outcome = (False, exc)
-    try:
-        return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # an unpicklable result or exception still gets an answer
-        failure = RuntimeError(f"{fn.__name__}: cannot send back {outcome[1]!r}: {exc!r}")
-        return pickle.dumps((False, failure), protocol=pickle.HIGHEST_PROTOCOL)
