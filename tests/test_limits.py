@@ -11,7 +11,7 @@ from monitor.config import Config
 from monitor.errors import ExtractionError
 from monitor.extract.limits import PAGE_TOO_COMPLEX, PageLimits, check_page, page_limits
 from monitor.extract.stage import ExtractionStage
-from monitor.pool import WorkerPool
+from monitor.pool import PoolMemoryExceeded, WorkerPool
 from tests.sites.benchpages import backfill_pages, official_pages
 from tests.sites.pathological import deep_nesting, many_attributes, many_links
 
@@ -79,3 +79,22 @@ async def test_the_stage_refuses_a_complex_page_in_the_worker(stage: ExtractionS
     _, body = official_pages()[0]
     article = await stage.article(source, body, url="https://example.org/s")
     assert article.text
+
+
+class _OutOfMemoryPool:
+    """A pool whose every task hits the worker memory limit."""
+
+    async def run(self, timeout: float, fn: object, *args: object, **kwargs: object) -> None:
+        raise PoolMemoryExceeded("extract_page exceeded the worker memory limit of 1024 MB")
+
+
+async def test_a_page_over_the_worker_memory_limit_is_a_permanent_failure() -> None:
+    [source] = Config.model_validate(
+        {"sources": [{"id": "s", "url": "https://example.org/feed"}]}
+    ).resolved_sources()
+    stage = ExtractionStage(_OutOfMemoryPool(), timeout=60)  # type: ignore[arg-type]
+    for call in (stage.article, stage.article_enriched):
+        with pytest.raises(ExtractionError) as caught:
+            await call(source, b"<html></html>", url="https://example.org/s")
+        assert caught.value.reason == "memory_limit" and not caught.value.retriable
+        assert "memory limit of 1024 MB" in str(caught.value)
