@@ -230,7 +230,8 @@ def service_config(
         "log": {"level": "warning", "format": "json"},
         # One loopback host stands for many sites: give it the connections many would have.
         "fetch": {"hosts": {"127.0.0.1": {"connections": 100}}, "max_concurrent_polls": 200},
-        "defaults": {"interval": interval, "timeout": 10, "backfill": False},
+        "defaults": {"interval": interval, "timeout": 10, "backfill": False,
+                     "allow_fast_polling": True},
         "sources": [
             {"id": f"feed-{n}", "url": f"http://127.0.0.1:{site_port}/feed/{n}.xml"}
             for n in range(feeds)

@@ -137,7 +137,8 @@ async def service(
         "log": {"level": "warning", "format": "json"},
         # 100 in flight, as the baseline: no poll waits in the host slot behind another.
         "fetch": {"hosts": {"127.0.0.1": {"connections": 100}}, "max_concurrent_polls": 100},
-        "defaults": {"interval": interval, "timeout": 10, "backfill": False},
+        "defaults": {"interval": interval, "timeout": 10, "backfill": False,
+                     "allow_fast_polling": True},
         "sources": [
             {"id": f"feed-{n}", "url": f"http://127.0.0.1:{port}/feed/{n}.xml"}
             for n in range(feeds)

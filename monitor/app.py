@@ -108,6 +108,8 @@ class Service:
             config.extract.workers,
             initializer=prepare_worker,  # when the forkserver did not preload (it started earlier)
             preload=WORKER_PRELOAD,
+            priority_workers=config.extract.feed_workers,
+            memory_mb=config.extract.worker_memory_mb,
         )
         self.fetcher = build_fetcher(config)
         self.browser: BrowserFetcher | None = None  # built in run(), if a source needs it
@@ -131,6 +133,14 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
         metrics.BUILD_INFO.info({"version": __version__})
+        for path, seconds in self.config.fast_polling():  # allowed, but worth a line
+            log.warning(
+                "fast_polling_allowed",
+                path=path,
+                interval=seconds,
+                hint="intervals under 1 s are allowed by allow_fast_polling: true; "
+                "make sure the site's owner agrees",
+            )
         bootstrap, kafka_config = self._broker()
         self.store.open()
         self.pool.start()

@@ -38,6 +38,7 @@ from pydantic_core import PydanticCustomError
 from monitor import __version__
 from monitor.errors import ConfigError
 from monitor.models import ExtractionRules, Source, Watchlist
+from monitor.userregex import UserRegexError, compile_user_regex
 
 __all__ = [
     "ENV_PREFIX",
@@ -65,6 +66,15 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SOURCE_ID = re.compile(r"^[a-z0-9_-]+$")
+# Issue 13: bounds on what a config may ask of the machine and of the sites it polls.
+MIN_INTERVAL = 1.0  # seconds; lower only with allow_fast_polling: true
+WORKERS_PER_CPU = 4
+MIN_WORKER_MEMORY_MB = 512
+MAX_CONNECTIONS = 256  # per host
+MAX_CONCURRENT_POLLS = 10_000
+# C0 and C1 control characters and DEL: never part of a URL, and a CR or LF in one
+# is a request-splitting attempt rather than a typo.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -161,7 +171,7 @@ class LogConfig(_Strict):
 
 
 class HostConfig(_Strict):
-    connections: int = Field(default=2, ge=1)
+    connections: int = Field(default=2, ge=1, le=MAX_CONNECTIONS)
     delay: Duration | Literal[0] = 0
 
 
@@ -169,13 +179,13 @@ class FetchConfig(_Strict):
     user_agent: str = (
         f"statement-monitor/{__version__} (+https://github.com/statement-monitor/statement-monitor)"
     )
-    per_host_connections: int = Field(default=2, ge=1)
+    per_host_connections: int = Field(default=2, ge=1, le=MAX_CONNECTIONS)
     per_host_delay: Duration | Literal[0] = 0
     hosts: dict[str, HostConfig] = Field(default_factory=dict)
-    max_concurrent_polls: int = Field(default=200, ge=1)
+    max_concurrent_polls: int = Field(default=200, ge=1, le=MAX_CONCURRENT_POLLS)
     max_feed_bytes: int = Field(default=10_000_000, ge=1024)
     max_page_bytes: int = Field(default=20_000_000, ge=1024)
-    max_redirects: int = Field(default=5, ge=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
     # The origins named in `sources[].url` are trusted. Elsewhere (a redirect,
     # a statement link), loopback, private, link-local and metadata addresses
     # are refused unless this is true.
@@ -188,6 +198,38 @@ class ExtractConfig(_Strict):
     page_attempts: int = Field(default=3, ge=1)
     # A statement PDF is read up to this many pages (monitor/extract/pdf.py).
     max_pdf_pages: int = Field(default=200, ge=1)
+    # Issue 13: hostile pages. Structural caps checked before parsing (0: none),
+    # the workers' address-space cap in MB (0: none), and workers that parse feeds only.
+    max_elements: int = Field(default=200_000, ge=0)
+    max_attributes: int = Field(default=400_000, ge=0)
+    max_links: int = Field(default=20_000, ge=0)
+    worker_memory_mb: int = Field(default=1024, ge=0)
+    feed_workers: int = Field(default=1, ge=0, le=16)
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_fit_the_machine(cls, value: int) -> int:
+        cpus = os.cpu_count() or 1
+        if value > WORKERS_PER_CPU * cpus:
+            raise PydanticCustomError(
+                "workers",
+                "must be at most {most} ({per} per CPU, {cpus} CPUs here): each worker is "
+                "a process of 100 MB or more, and more workers than CPUs add no speed",
+                {"most": WORKERS_PER_CPU * cpus, "per": WORKERS_PER_CPU, "cpus": cpus},
+            )
+        return value
+
+    @field_validator("worker_memory_mb")
+    @classmethod
+    def _memory_fits_a_worker(cls, value: int) -> int:
+        if 0 < value < MIN_WORKER_MEMORY_MB:
+            raise PydanticCustomError(
+                "worker_memory_mb",
+                "must be 0 (no limit) or at least {least}: a worker's address space is "
+                "about 250 MB before its first page",
+                {"least": MIN_WORKER_MEMORY_MB},
+            )
+        return value
 
 
 class BrowserConfig(_Strict):
@@ -203,6 +245,9 @@ class BrowserConfig(_Strict):
 
 class DefaultsConfig(_Strict):
     interval: Duration = 300.0
+    # Intervals under MIN_INTERVAL (1 s) are refused unless this is true (here: every
+    # source; or per source). Such a source is named in a warning at start.
+    allow_fast_polling: bool = False
     timeout: Duration = 20.0
     backfill: bool = False
     # Re-checks of published statements' pages (edits, retractions): how often, how long.
@@ -252,12 +297,14 @@ def _check_selector(value: str) -> str:
 
 
 def _check_regex(value: str) -> str:
+    # RE2, the engine that will run it: linear time, so no pattern can hang a worker.
     try:
-        re.compile(value)
-    except re.error as exc:
+        compile_user_regex(value)
+    except UserRegexError as exc:
         raise PydanticCustomError(
             "regex",
-            "must be a valid regular expression, got {value}: {error}",
+            "must be a valid regular expression for RE2 (matched in linear time: no "
+            "backreferences or lookaround), got {value}: {error}",
             {"value": repr(value), "error": str(exc)},
         ) from None
     return value
@@ -284,6 +331,7 @@ class SourceConfig(_Strict):
     selector: str | None = None
     link_pattern: str | None = None
     interval: Interval | None = None
+    allow_fast_polling: bool | None = None  # None: as defaults.allow_fast_polling
     timeout: Duration | None = None
     backfill: bool | None = None
     topic: str | None = None
@@ -416,6 +464,7 @@ class SourceConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
+        _refuse_control_characters(value)
         if not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
             raise PydanticCustomError(
                 "url",
@@ -495,6 +544,8 @@ class WebSubConfig(_Strict):
     @field_validator("callback_base")
     @classmethod
     def _callback_base_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            _refuse_control_characters(value)
         if value is not None and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
             raise PydanticCustomError(
                 "url",
@@ -589,6 +640,63 @@ class Config(_Strict):
             raise PydanticCustomError("watchlists", "; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _sasl_password_needs_sasl(self) -> Config:
+        # A password the protocol never sends: the operator believes the link is
+        # authenticated, and it is not. (Checked here, where `monitor check` sees it;
+        # the sink checks the other impossible combinations when it starts.)
+        kafka = self.kafka
+        if kafka.sasl_plain_password is not None and not kafka.security_protocol.startswith(
+            "SASL_"
+        ):
+            raise PydanticCustomError(
+                "problems",
+                "kafka.sasl_plain_password: is set, but security_protocol {protocol} sends "
+                "no SASL credentials (the connection would not be authenticated): use "
+                "SASL_SSL (or SASL_PLAINTEXT), or remove the password",
+                {"protocol": kafka.security_protocol},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _intervals_are_polite(self) -> Config:
+        problems = [
+            f"{path}: must be at least {MIN_INTERVAL:g} s, got {seconds:g} s (set "
+            "allow_fast_polling: true on the source, or in defaults for all, to poll faster)"
+            for path, seconds, allowed in self._intervals()
+            if seconds < MIN_INTERVAL and not allowed
+        ]
+        if problems:
+            raise PydanticCustomError("problems", "; ".join(problems))
+        return self
+
+    def fast_polling(self) -> list[tuple[str, float]]:
+        """(config path, seconds) of every interval under 1 s, allowed: to warn about."""
+        return [
+            (path, seconds)
+            for path, seconds, _ in self._intervals()
+            if seconds < MIN_INTERVAL
+        ]
+
+    def _intervals(self) -> list[tuple[str, float, bool]]:
+        """(path, seconds, fast polling allowed) of each interval the config sets."""
+        default_allowed = self.defaults.allow_fast_polling
+        found = [("defaults.interval", self.defaults.interval, default_allowed)]
+        for index, source in enumerate(self.sources):
+            allowed = (
+                default_allowed
+                if source.allow_fast_polling is None
+                else source.allow_fast_polling
+            )
+            path = f"sources[{index}].interval"
+            if isinstance(source.interval, IntervalRange):
+                found.append((f"{path}.min", source.interval.min, allowed))
+            elif source.interval is not None:
+                found.append((path, source.interval, allowed))
+            elif allowed != default_allowed:  # its own "no", under the default's interval
+                found.append((f"{path} (from defaults.interval)", self.defaults.interval, allowed))
+        return found
+
     def resolved_watchlists(self) -> tuple[Watchlist, ...]:
         return tuple(watchlist.resolved() for watchlist in self.watchlists)
 
@@ -651,6 +759,16 @@ def duplicate_source_ids(ids: list[Any], section: str = "sources") -> list[str]:
     return problems
 
 
+def _refuse_control_characters(value: str) -> None:
+    if found := _CONTROL_CHARS.search(value):
+        raise PydanticCustomError(
+            "url_control_character",
+            "must not contain control characters (CR, LF, NUL, ...), found {char} at "
+            "position {position} of {value}",
+            {"char": repr(found.group()), "position": found.start(), "value": repr(value)},
+        )
+
+
 def _check_topic(value: str) -> str:
     if not _TOPIC.match(value) or value in {".", ".."}:
         raise PydanticCustomError(
@@ -669,7 +787,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read, override from the environment, and validate a config file."""
     origin = str(path)
     raw = _read_yaml(Path(path), origin)
-    _apply_env_overrides(raw, os.environ if env is None else env)
+    unapplied = _apply_env_overrides(raw, os.environ if env is None else env)
+    if unapplied:
+        raise ConfigError(unapplied, origin=origin)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
@@ -730,14 +850,19 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}invalid YAML: {problem}"
 
 
-def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> list[str]:
     """Apply `MONITOR__KAFKA__BOOTSTRAP_SERVERS=...` style overrides in place.
 
     Written by hand rather than with pydantic-settings because overrides must
     beat the file (so secrets can stay out of it) and must reach list items
     (`MONITOR__SOURCES__0__INTERVAL=1m`). Values are read as YAML scalars, so
     `true`, `3` and `[a, b]` mean what they say.
+
+    Returns one problem per override that names a list item that does not exist
+    (`MONITOR__SOURCES__7__INTERVAL` with one source): silently ignored, it would
+    leave the operator sure of a setting the service never had.
     """
+    problems = []
     for name in sorted(env):
         if not name.upper().startswith(ENV_PREFIX) or name.upper() == ENV_PREFIX:
             continue
@@ -746,7 +871,9 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             # A secret is taken verbatim: as YAML, `123456` is a number, `null` nothing,
             # and `pa ss #word` loses its end to a comment.
             value = env[name] if keys[-1] in _SECRET_KEYS else _parse_env_value(env[name])
-            _set_path(raw, keys, value)
+            if missing := _set_path(raw, keys, value):
+                problems.append(f"{name}: {missing}")
+    return problems
 
 
 def _parse_env_value(text: str) -> Any:
@@ -756,23 +883,28 @@ def _parse_env_value(text: str) -> Any:
         return text
 
 
-def _set_path(node: MutableMapping[str, Any] | list[Any], keys: list[str], value: Any) -> None:
+def _set_path(
+    node: MutableMapping[str, Any] | list[Any], keys: list[str], value: Any, where: str = ""
+) -> str | None:
+    """Set `value` at `keys` under `node`; or say why not (a list item that does not exist)."""
     head, rest = keys[0], keys[1:]
     if isinstance(node, list):
         if not head.isdigit() or int(head) >= len(node):
-            return  # an index that does not exist: validation cannot report it, so ignore it
+            return (
+                f"{where}[{head}] does not exist ({where} has {len(node)} item"
+                f"{'' if len(node) == 1 else 's'}, numbered from 0)"
+            )
         if rest:
-            _set_path(node[int(head)], rest, value)
-        else:
-            node[int(head)] = value
-        return
+            return _set_path(node[int(head)], rest, value, f"{where}[{head}]")
+        node[int(head)] = value
+        return None
     if not rest:
         node[head] = value
-        return
+        return None
     child = node.get(head)
     if not isinstance(child, dict | list):
         child = node[head] = {}
-    _set_path(child, rest, value)
+    return _set_path(child, rest, value, f"{where}.{head}" if where else head)
 
 
 def _describe(exc: ValidationError) -> list[str]:
@@ -785,7 +917,7 @@ def _describe(exc: ValidationError) -> list[str]:
             message = "unknown key (check its spelling and the configuration reference)"
         elif error["type"] == "missing":
             message = "is required"
-        elif error["type"] == "duplicate_id":
+        elif error["type"] in {"duplicate_id", "problems"}:
             problems.extend(error["msg"].split("; "))
             continue
         elif message.startswith("Value error, "):

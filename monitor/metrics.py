@@ -38,6 +38,7 @@ __all__ = [
     "PARSE_ERRORS",
     "POLLS",
     "POLL_DURATION",
+    "POOL_WORKERS_REPLACED",
     "PUBLISH_FAILURES",
     "RECHECKS",
     "ROBOTS_DISALLOWED",
@@ -349,6 +350,12 @@ INFLIGHT = Gauge(
     f"{_NS}_inflight",
     "Work in flight, by stage: poll, extract, publish.",
     ["stage"],
+)
+POOL_WORKERS_REPLACED = Counter(
+    f"{_NS}_pool_workers_replaced",
+    "Pool workers killed or lost and replaced, by reason: deadline (a task overran "
+    "extract.timeout), memory (a task hit extract.worker_memory_mb), lost (died).",
+    ["reason"],
 )
 OUTBOX_PENDING = Gauge(
     f"{_NS}_outbox_pending",

@@ -75,6 +75,7 @@ from monitor.events import (
     statement_key,
 )
 from monitor.extract.feedtext import html_to_text
+from monitor.extract.limits import page_limits
 from monitor.extract.post import post_article
 from monitor.extract.stage import Enriched, ExtractionStage
 from monitor.fetch import Fetcher
@@ -179,6 +180,7 @@ class Poller:
             timeout=config.extract.timeout,
             watchlists=config.resolved_watchlists(),
             max_pdf_pages=config.extract.max_pdf_pages,
+            limits=page_limits(config.extract),
         )
         self._outbox = outbox
         self._now = now
@@ -489,7 +491,8 @@ class Poller:
         """Parse a fetched document as `kind` (default: the source's kind) in the pool."""
         metrics.FEED_PARSES.labels(source_id=source.id).inc()
         try:
-            parsed = await self._pool.run(
+            # The priority lane: a poll never waits behind page extraction (issue 13).
+            parsed = await self._pool.run_priority(
                 self._config.extract.timeout,
                 parse_document,
                 result.body,

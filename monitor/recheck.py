@@ -45,6 +45,7 @@ from monitor.events import (
     encode_record,
     statement_data,
 )
+from monitor.extract.limits import page_limits
 from monitor.extract.stage import ExtractionStage
 from monitor.fetch import Fetcher
 from monitor.fetch.robots import RobotsCache
@@ -99,6 +100,7 @@ class Rechecker:
             timeout=config.extract.timeout,
             watchlists=config.resolved_watchlists(),
             max_pdf_pages=config.extract.max_pdf_pages,
+            limits=page_limits(config.extract),
         )
         self._outbox = outbox
         self._robots = robots or RobotsCache(fetcher, user_agent=config.fetch.user_agent)

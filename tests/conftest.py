@@ -205,7 +205,8 @@ def make_config(
         "metrics": {"host": "127.0.0.1", "port": 0},
         "log": {"level": "info", "format": "json"},
         "extract": {"workers": 1},
-        "defaults": {"interval": 0.5, "timeout": 5},
+        # Sub-second intervals keep tests short (issue 13: refused without this).
+        "defaults": {"interval": 0.5, "timeout": 5, "allow_fast_polling": True},
         "sources": sources,
     }
     for name, values in sections.items():

@@ -103,6 +103,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         "MONITOR__KAFKA__BOOTSTRAP_SERVERS": "kafka-1:9093,kafka-2:9093",
         "MONITOR__KAFKA__ENABLE_IDEMPOTENCE": "false",
         "MONITOR__KAFKA__SASL_PLAIN_PASSWORD": "s3cret",
+        "MONITOR__KAFKA__SECURITY_PROTOCOL": "SASL_SSL",  # a password needs SASL (issue 13)
         "MONITOR__SOURCES__0__INTERVAL": "1m",
         "UNRELATED": "x",
     }

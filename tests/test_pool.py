@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from monitor import metrics
 from monitor.errors import ExtractionError
-from monitor.pool import PoolTimeout, WorkerPool, _Channel
+from monitor.pool import PoolMemoryExceeded, PoolTimeout, WorkerPool, _Channel
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,6 +73,31 @@ def prepared_at() -> float | None:
 
 def broken_initializer() -> None:
     raise RuntimeError("cannot warm up")
+
+
+def die_after(seconds: float) -> None:
+    time.sleep(seconds)
+    os._exit(3)
+
+
+def pid_then_sleep(marker: str, seconds: float) -> None:
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def hog(megabytes: int) -> int:
+    return len(bytearray(megabytes * 1024 * 1024))
+
+
+def record_and_sleep(seconds: float, value: int) -> tuple[int, float]:
+    time.sleep(seconds)
+    return value, time.time()
+
+
+def replaced(reason: str) -> float:
+    """Workers replaced so far for `reason`. (Not tests.conftest's helper: workers
+    import this module to find their tasks, and conftest would cost them seconds.)"""
+    return float(metrics.POOL_WORKERS_REPLACED.labels(reason=reason)._value.get())
 
 
 # --- tests -------------------------------------------------------------------------
@@ -154,11 +180,11 @@ async def test_no_more_than_max_queued_tasks_are_out_at_once(
     most = 0
     send = _Channel.send
 
-    def counting_send(self: _Channel, payload: bytes) -> asyncio.Future[Any]:
+    def counting_send(self: _Channel, payload: bytes, timeout: float) -> asyncio.Future[Any]:
         nonlocal out, most
         out += 1
         most = max(most, out)
-        future = send(self, payload)
+        future = send(self, payload, timeout)
 
         def done(_: Any) -> None:
             nonlocal out
@@ -245,3 +271,119 @@ def test_a_service_stopping_while_a_worker_starts_exits_at_once(tmp_path: Path) 
         )
         assert process.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()
     assert time.monotonic() - started < 4.0  # not the forkserver's 5 s
+
+
+# --- issue 13: hostile tasks never cost their neighbours --------------------------
+
+
+async def test_workers_killed_under_a_queued_task_never_fail_it() -> None:
+    """A task queued behind others on a worker that dies did not start: it goes to
+    another worker at no cost, however many workers its neighbours take down."""
+    pool = WorkerPool(1, max_queued=3)  # all three on the one worker at first
+    try:
+        first = asyncio.ensure_future(pool.run(30, die_after, 0.3))
+        await asyncio.sleep(0.05)
+        neighbour = asyncio.ensure_future(pool.run(30, add, 2, 3))
+        second = asyncio.ensure_future(pool.run(30, die_after, 0.3))
+        assert await neighbour == 5
+        for poison in (first, second):
+            with pytest.raises(PoolTimeout, match="broke a worker twice"):
+                await poison
+    finally:
+        pool.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+async def test_the_deadline_kills_a_stuck_worker(pool: WorkerPool, tmp_path: Path) -> None:
+    marker = tmp_path / "pid"
+    await asyncio.gather(*(pool.run(30, pid) for _ in range(4)))  # both workers up
+    before = replaced("deadline")
+    with pytest.raises(PoolTimeout, match="took longer than"):
+        await pool.run(1.0, pid_then_sleep, str(marker), 60)
+    assert replaced("deadline") == before + 1
+    stuck = int(marker.read_text())
+    for _ in range(50):
+        if not _alive(stuck):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(stuck)
+    assert stuck not in set(await asyncio.gather(*(pool.run(30, pid) for _ in range(4))))
+
+
+async def test_the_deadline_counts_running_time_not_the_wait_behind_a_neighbour() -> None:
+    pool = WorkerPool(1, max_queued=2)
+    try:
+        ahead = asyncio.ensure_future(pool.run(30, sleep_then, 1.0, 1))
+        await asyncio.sleep(0.05)
+        # Queued behind `ahead` (young enough to queue behind): 1.45 s after it is
+        # sent, but 0.5 s of running, well within its deadline of 1.2 s.
+        behind = asyncio.ensure_future(pool.run(1.2, sleep_then, 0.5, 2))
+        assert await asyncio.gather(ahead, behind) == [1, 2]
+    finally:
+        pool.close()
+
+
+async def test_the_memory_limit_fails_the_task_and_replaces_its_worker() -> None:
+    pool = WorkerPool(1, memory_mb=800)
+    try:
+        before = await pool.run(30, pid)
+        replaced_before = replaced("memory")
+        with pytest.raises(PoolMemoryExceeded, match="memory limit of 800 MB"):
+            await pool.run(30, hog, 2000)
+        assert replaced("memory") == replaced_before + 1
+        assert await pool.run(30, hog, 50) == 50 * 1024 * 1024  # within the limit
+        assert await pool.run(30, pid) != before  # a new worker
+    finally:
+        pool.close()
+
+
+async def test_feed_parsing_goes_ahead_of_queued_page_extractions() -> None:
+    pool = WorkerPool(1, priority_workers=1)
+    pool.start()
+    try:
+        await asyncio.gather(pool.run(30, add, 0, 0), pool.run_priority(30, add, 0, 0))
+        pages = [asyncio.ensure_future(pool.run(30, record_and_sleep, 1.0, n)) for n in range(4)]
+        await asyncio.sleep(0.1)
+        assert await pool.run_priority(30, add, 1, 2) == 3
+        assert not any(page.done() for page in pages)  # all four still ahead of it in line
+        assert [value for value, _ in await asyncio.gather(*pages)] == [0, 1, 2, 3]
+    finally:
+        pool.close()
+
+
+async def test_the_priority_lane_borrows_an_idle_worker_of_the_main_lane() -> None:
+    pool = WorkerPool(1, priority_workers=1)
+    try:
+        slow = asyncio.ensure_future(pool.run_priority(30, sleep_then, 1.5, 0))
+        await asyncio.sleep(0.3)
+        quick = asyncio.ensure_future(pool.run_priority(30, add, 1, 1))
+        assert await quick == 2
+        assert not slow.done()  # not queued behind the slow parse
+        await slow
+    finally:
+        pool.close()
+
+
+async def test_a_task_queued_behind_one_that_turns_slow_is_sent_to_the_first_free_worker() -> None:
+    pool = WorkerPool(2)
+    try:
+        await asyncio.gather(*(pool.run(30, add, n, 0) for n in range(4)))  # both up
+        slow = asyncio.ensure_future(pool.run(60, sleep_then, 6.0, 1))  # the first worker
+        await asyncio.sleep(0.02)
+        other = asyncio.ensure_future(pool.run(60, sleep_then, 1.0, 2))  # the second
+        await asyncio.sleep(0.02)
+        # Both busy with young tasks: this one is queued behind the slow one...
+        behind = asyncio.ensure_future(pool.run(60, add, 3, 3))
+        # ...and answered by the second worker once it is free, not after 6 s.
+        assert await behind == 6
+        assert not slow.done()
+        assert await asyncio.gather(slow, other) == [1, 2]
+    finally:
+        pool.close()

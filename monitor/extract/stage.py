@@ -9,7 +9,9 @@ a re-check that ignored them would see an edit in every page).
   matched nothing is logged and counted
   (`statement_monitor_extraction_rule_misses_total{source_id, rule}`); generic
   extraction stood in for it. A pool timeout is an `ExtractionError("timeout")`,
-  retriable.
+  retriable. A page over the structural caps (`limits.PageLimits`) is refused
+  in the worker before it is parsed (`page_too_complex`); one that hits the
+  worker's memory limit is `memory_limit`; neither is retriable.
 * `enrich()` adds quotes, speakers, watchlist matches and figures to a
   statement. It cannot lose a statement: if enrichment fails or times out, the
   statement goes out without them, logged and counted
@@ -46,9 +48,10 @@ from monitor import metrics
 from monitor.errors import ExtractionError
 from monitor.extract.enrich import Enrichment, enrich
 from monitor.extract.isolate import InternalExtractionError, StepFailure, internal_error
+from monitor.extract.limits import PageLimits, check_page
 from monitor.extract.watchlists import alert_topics, applies_to
 from monitor.models import Article, Event, ExtractionRules, Source, Statement, Watchlist
-from monitor.pool import PoolTimeout, WorkerPool
+from monitor.pool import PoolMemoryExceeded, PoolTimeout, WorkerPool
 
 __all__ = [
     "Enriched",
@@ -91,9 +94,11 @@ def extract_page(
     content_type: str | None = None,
     max_pdf_pages: int = 200,
     max_cpu_seconds: float | None = None,
+    limits: PageLimits | None = None,
     **options: Any,
 ) -> Article:
-    """`extract_article`, or `extract_pdf` for a PDF, imported in the worker that runs it.
+    """`extract_article` for a page within `limits`, or `extract_pdf` for a PDF,
+    imported in the worker that runs it.
 
     A PDF is known by its signature whatever `content_type` says, or by a PDF
     `content_type` (`monitor.extract.pdf.is_pdf`); this is the one place that
@@ -111,6 +116,8 @@ def extract_page(
             max_pages=max_pdf_pages,
             max_cpu_seconds=max_cpu_seconds,
         )
+    if limits is not None:  # HTML's structural caps (a PDF is bounded by its page count)
+        check_page(body, limits)
     from monitor.extract.article import extract_article
 
     try:
@@ -129,6 +136,7 @@ def extract_and_enrich(
     feed_published_at: dt.datetime | None,
     rules: ExtractionRules | None,
     watchlists: tuple[Watchlist, ...],
+    limits: PageLimits | None = None,
     **document: Any,
 ) -> tuple[Article, Enriched]:
     """`extract_article`, then `enrich` of the statement it makes, in one pool task.
@@ -139,6 +147,7 @@ def extract_and_enrich(
     """
     article = extract_page(
         body,
+        limits=limits,
         url=url,
         feed_title=feed_title,
         feed_published_at=feed_published_at,
@@ -163,6 +172,7 @@ class ExtractionStage:
         timeout: float,
         watchlists: tuple[Watchlist, ...] = (),
         max_pdf_pages: int = 200,
+        limits: PageLimits | None = None,
     ) -> None:
         self._pool = pool
         self._timeout = timeout
@@ -170,6 +180,7 @@ class ExtractionStage:
         # A PDF's reading stops on its own at 80 % of the task's deadline (a clean
         # `pdf_timeout`, the worker kept); the deadline is the last resort.
         self._pdf = {"max_pdf_pages": max_pdf_pages, "max_cpu_seconds": timeout * 0.8}
+        self._limits = limits
 
     async def article(
         self,
@@ -191,6 +202,7 @@ class ExtractionStage:
                 self._timeout,
                 extract_page,
                 body,
+                limits=self._limits,
                 url=url,
                 feed_title=feed_title,
                 feed_published_at=feed_published_at,
@@ -198,6 +210,8 @@ class ExtractionStage:
                 content_type=content_type,
                 **self._pdf,
             )
+        except PoolMemoryExceeded as exc:
+            raise ExtractionError("memory_limit", str(exc), retriable=False) from exc
         except PoolTimeout as exc:
             raise ExtractionError("timeout", str(exc), retriable=True) from exc
         except InternalExtractionError as exc:
@@ -232,8 +246,11 @@ class ExtractionStage:
                 rules=source.rules,
                 watchlists=self._applying(source),
                 content_type=content_type,
+                limits=self._limits,
                 **self._pdf,
             )
+        except PoolMemoryExceeded as exc:
+            raise ExtractionError("memory_limit", str(exc), retriable=False) from exc
         except PoolTimeout:
             # Extraction or enrichment hung: extract alone, enrich apart (and time out
             # there, if it is enrichment that hangs), as the two separate calls do.

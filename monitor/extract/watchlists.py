@@ -14,8 +14,9 @@ Rules of matching, over the title and the text together:
 * Case is ignored the Unicode way, by case folding, so "STRASSE" matches
   "Straße"; text and terms are compared in NFC, so a precomposed "é" matches
   a decomposed one.
-* A `regex` entry is a Python regular expression searched case-insensitively
-  in the NFC text; it is reported under its own source text.
+* A `regex` entry is an RE2 regular expression (linear time: no
+  backreferences or lookaround, see monitor/userregex.py) searched
+  case-insensitively in the NFC text; it is reported under its own source text.
 * `count` is the number of non-overlapping occurrences; a term with none is
   not reported. A watchlist with `sources` set applies to those sources only.
 """
@@ -28,6 +29,7 @@ import unicodedata
 from collections.abc import Collection, Iterable
 
 from monitor.models import Watchlist, WatchMatch
+from monitor.userregex import UserPattern, compile_user_regex
 
 __all__ = ["alert_topics", "applies_to", "match_watchlists"]
 
@@ -69,7 +71,7 @@ def alert_topics(
     return tuple(dict.fromkeys(topics))
 
 
-def _count(pattern: re.Pattern[str], haystack: str) -> int:
+def _count(pattern: re.Pattern[str] | UserPattern, haystack: str) -> int:
     # Empty matches are not mentions: a pattern like `x*` matches everywhere.
     return sum(1 for match in pattern.finditer(haystack) if match.end() > match.start())
 
@@ -86,6 +88,6 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){body}(?!\w)")
 
 
-@functools.lru_cache(maxsize=1024)
-def _regex_pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+def _regex_pattern(pattern: str) -> UserPattern:
+    # RE2, never `re`: a user's pattern must not backtrack for ever (monitor/userregex.py).
+    return compile_user_regex(pattern, ignore_case=True)

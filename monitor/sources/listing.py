@@ -26,6 +26,7 @@ import lxml.html
 from monitor.models import Candidate, ParsedFeed
 from monitor.sources.base import absolute_http_url, dedupe, failure, html_root, plain_text
 from monitor.sources.listing_blocks import find_main_list
+from monitor.userregex import compile_user_regex
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -88,7 +89,7 @@ def parse_listing(
         base = _base_url(root, feed_url)
         if selector is None and link_pattern is None:
             return _main_list(root, base, source_id=source_id, feed_url=feed_url)
-        pattern = re.compile(link_pattern) if link_pattern else None
+        pattern = compile_user_regex(link_pattern) if link_pattern else None  # RE2: linear
         anchors = _selected_links(root, selector) if selector else root.iter("a")
         candidates = []
         for anchor in anchors:
