@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import uuid
@@ -69,12 +70,21 @@ def loggers_never_cached() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def logging_config_restored(loggers_never_cached: None) -> Iterator[None]:
-    """Each test starts from the same structlog configuration: one that configured
-    logging at "warning" (`monitor tail`) must not filter out a later test's
-    `capture_logs()` of info events."""
+    """Each test starts from the same logging configuration: one that configured
+    logging at "warning" (`monitor tail`, or any verb run in-process with
+    `monitor.cli.main`) must not filter out a later test's `capture_logs()` of info
+    events, nor leave aiokafka's logger at CRITICAL for a later test's `caplog`."""
     saved = structlog.get_config()
+    levels = {name: logging.getLogger(name).level for name in _STDLIB_LOGGERS}
     yield
     structlog.configure(**saved)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+# The standard-library loggers `monitor.log.configure_logging` sets levels on.
+_STDLIB_LOGGERS = ("", "aiokafka", "aiokafka.conn", "trafilatura", "htmldate", "courlan",
+                   "charset_normalizer")
 
 
 @pytest.fixture(scope="session")
