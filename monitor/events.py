@@ -107,6 +107,16 @@ def rfc3339(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def parse_rfc3339(value: object) -> dt.datetime | None:
+    """The time an event field holds (`rfc3339`'s output), or None when it holds none."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def quotes_data(quotes: Iterable[Quote]) -> list[dict[str, Any]]:
     """`data.quotes`: `{text, speaker, verb}` per quotation."""
     return [{"text": q.text, "speaker": q.speaker, "verb": q.verb} for q in quotes]

@@ -43,6 +43,7 @@ from monitor.events import (
     build_update_event,
     content_hash,
     encode_record,
+    parse_rfc3339,
     statement_data,
 )
 from monitor.extract.limits import page_limits
@@ -180,7 +181,7 @@ class Rechecker:
                 page.body,
                 url=page.final_url,
                 feed_title=previous.get("title"),
-                feed_published_at=_parse_time(previous.get("published_at")),
+                feed_published_at=parse_rfc3339(previous.get("published_at")),
                 content_type=page.content_type,
             )
         except ExtractionError as exc:
@@ -269,7 +270,7 @@ def _next_version(previous: dict[str, Any], article: Article, now: dt.datetime) 
         text=text,
         summary=previous.get("summary"),
         language=article.language or previous.get("language"),
-        published_at=_parse_time(previous.get("published_at")),
+        published_at=parse_rfc3339(previous.get("published_at")),
         detected_at=now,
         authors=tuple(previous.get("authors") or ()),
         tags=tuple(previous.get("tags") or ()),
@@ -280,12 +281,3 @@ def _next_version(previous: dict[str, Any], article: Article, now: dt.datetime) 
         media_type=article.media_type,
         sources=tuple(previous.get("sources") or ()),
     )
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -42,7 +42,7 @@ from aiokafka.errors import KafkaError
 
 from monitor.config import Config, KafkaConfig
 from monitor.detect import url_keys
-from monitor.events import EVENT_TYPE_RETRACTED, decode_record, statement_key
+from monitor.events import EVENT_TYPE_RETRACTED, decode_record, parse_rfc3339, statement_key
 from monitor.sinks.kafka import client_options
 from monitor.state import RecoveredStatement, StateStore
 
@@ -273,11 +273,8 @@ async def _bounds(
 
 def _unix(value: object) -> float | None:
     """Unix time of an RFC 3339 string, or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_rfc3339(value)
+    if moment is None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)

@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from monitor import metrics
-from monitor.events import build_retraction_event, encode_record
+from monitor.events import build_retraction_event, encode_record, parse_rfc3339
 from monitor.models import Candidate, ParsedFeed, Source
 from monitor.sources.base import dedupe
 from monitor.sources.telegram import page_url, post_id
@@ -108,7 +108,7 @@ def deleted_posts(
         data = store.last_published(record.statement_id)
         if data is None:
             continue
-        posted = _time(data.get("published_at")) or _time(data.get("detected_at"))
+        posted = parse_rfc3339(data.get("published_at")) or parse_rfc3339(data.get("detected_at"))
         if posted is not None and posted < window_start:
             continue  # deleted long after: outside the window, as for re-checks
         found.append(data)
@@ -164,12 +164,3 @@ async def retract_deleted(
             reason="deleted from the channel",
         )
     return retracted
-
-
-def _time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
