@@ -24,7 +24,7 @@ from monitor.sources import parse_document
 from monitor.websub import verify_signature
 from tests.conftest import EventReader, counter, free_port, make_config, running, wait_until
 from tests.sites.feeds import Item, page, rss
-from tests.sites.loopback import LoopbackSite
+from tests.sites.loopback import LoopbackSite, start_app
 
 RSS = "application/rss+xml; charset=utf-8"
 
@@ -66,13 +66,7 @@ class LoopbackHub:
     async def __aenter__(self) -> LoopbackHub:
         app = web.Application()
         app.router.add_post("/hub", self._hub)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        assert sockets
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await start_app(app)
         return self
 
     async def __aexit__(

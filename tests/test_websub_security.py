@@ -34,6 +34,7 @@ from monitor.models import Source
 from monitor.state import StateStore, WebSubRow
 from monitor.websub import MAX_LEASE, WebSubManager
 from tests.conftest import counter, free_port, wait_until
+from tests.sites.loopback import start_app
 from tests.test_websub import LoopbackHub
 
 TOPIC = "http://127.0.0.1:1/feed.xml"
@@ -65,13 +66,7 @@ class Recorder:
     async def __aenter__(self) -> Recorder:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._any)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        assert sockets
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await start_app(app, self.host)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -22,6 +22,8 @@ from types import TracebackType
 
 from aiohttp import web
 
+from tests.sites.loopback import start_app
+
 __all__ = ["BODY", "JsSite", "Seen"]
 
 BODY = (
@@ -115,13 +117,7 @@ class JsSite:
     async def __aenter__(self) -> JsSite:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await start_app(app)
         return self
 
     async def __aexit__(

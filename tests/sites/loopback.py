@@ -14,6 +14,17 @@ from types import TracebackType
 from aiohttp import web
 
 
+async def start_app(app: web.Application, host: str = "127.0.0.1") -> tuple[web.AppRunner, int]:
+    """Serve `app` on `host` at an ephemeral port: its runner (to `cleanup()`) and the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None)
+    assert sockets
+    return runner, int(sockets[0].getsockname()[1])
+
+
 @dataclass
 class Document:
     body: bytes
@@ -52,13 +63,7 @@ class LoopbackSite:
     async def __aenter__(self) -> LoopbackSite:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await start_app(app)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -22,6 +22,8 @@ from types import TracebackType
 
 from aiohttp import web
 
+from tests.sites.loopback import start_app
+
 
 @dataclass
 class Post:
@@ -173,13 +175,7 @@ class FakeChannel:
     async def __aenter__(self) -> FakeChannel:
         app = web.Application()
         app.router.add_get("/s/{channel}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        assert sockets
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await start_app(app)
         return self
 
     async def __aexit__(
