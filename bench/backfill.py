@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/'s shared helpers
 
 from latency import cpu_model, rss_mb  # noqa: E402
+from procs import all_stat_fields, descendants, stat_fields  # noqa: E402
 
 ITEMS_PER_FEED = 100
 
@@ -549,29 +550,16 @@ def _next_sample(published: int | None, pages: int, since_first: float) -> float
 
 def _own_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) of one process, without its children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(pid: int) -> tuple[float, float]:
     """(CPU seconds of the process, of all its descendants alive now): user + system."""
     tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    descendants, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        descendants |= frontier
-    return cpu.get(pid, 0.0), sum(cpu[d] for d in descendants)
+    stats = all_stat_fields()
+    cpu = {p: (int(fields[11]) + int(fields[12])) / tick for p, fields in stats.items()}
+    return cpu.get(pid, 0.0), sum(cpu[d] for d in descendants(pid, stats))
 
 
 def main() -> None:

@@ -26,29 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from latency import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from procs import descendants  # noqa: E402
 
 from monitor.fetch.browser import BrowserFetcher  # noqa: E402
 from monitor.fetch.guard import AddressGuard  # noqa: E402
 from monitor.fetch.hosts import HostLimits, HostSlots  # noqa: E402
 from tests.sites.jssite import JsSite  # noqa: E402
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, queue = [], list(children.get(pid, []))
-    while queue:
-        child = queue.pop()
-        found.append(child)
-        queue.extend(children.get(child, []))
-    return found
 
 
 def _memory_mb(pids: list[int]) -> tuple[float, float]:
@@ -69,7 +52,7 @@ def _memory_mb(pids: list[int]) -> tuple[float, float]:
 def _browser_pids() -> list[int]:
     """Chromium's processes: the descendants of this process but Playwright's driver."""
     pids = []
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         try:
             name = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:

@@ -53,6 +53,7 @@ from latency import (
     stop_service,
     wait_for,
 )
+from procs import children
 
 START_TARGET = 2.0  # s, process start → first poll
 RSS_TARGET = 250.0  # MB, the service's resident memory
@@ -67,21 +68,6 @@ def pss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after the ')'.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 @dataclass

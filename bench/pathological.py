@@ -31,6 +31,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from procs import descendants  # bench/ is on sys.path when run as a script
+
 from monitor.sinks.embedded import EmbeddedBroker
 from tests.conftest import EventReader, free_port, make_config
 from tests.sites.feeds import Item, rss
@@ -72,18 +74,8 @@ class Receiver:
 
 def tree_rss_mb(root: int) -> dict[int, float]:
     """RSS (MB) of every descendant process of `root`, by pid."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     found: dict[int, float] = {}
-    todo = list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
+    for pid in descendants(root):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
