@@ -50,6 +50,17 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str,
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL when it has not exited within 5 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def moto_server_binary() -> str | None:
     """`moto_server` next to this Python (the venv), else on PATH; None if absent."""
     beside = Path(sys.executable).with_name("moto_server")
@@ -87,13 +98,7 @@ class S3Store:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process)
 
 
 class DurableBroker:
@@ -160,11 +165,5 @@ class DurableBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process)
         self.store.stop()
