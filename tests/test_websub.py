@@ -386,9 +386,7 @@ async def test_a_source_that_leaves_the_config_is_unsubscribed() -> None:
             )
             app = web.Application()
             app.router.add_routes(manager.routes())
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
+            runner, _ = await start_app(app, port=port)
             await manager.start()
             renewing = asyncio.create_task(manager.run())
             try:

@@ -104,9 +104,7 @@ async def manager(
     )
     app = web.Application()
     app.router.add_routes(websub.routes())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, _ = await start_app(app, port=port)
     await websub.start()
     renewing = asyncio.create_task(websub.run())
     try:

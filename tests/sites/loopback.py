@@ -14,11 +14,14 @@ from types import TracebackType
 from aiohttp import web
 
 
-async def start_app(app: web.Application, host: str = "127.0.0.1") -> tuple[web.AppRunner, int]:
-    """Serve `app` on `host` at an ephemeral port: its runner (to `cleanup()`) and the port."""
+async def start_app(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, int]:
+    """Serve `app` on `host` (at an ephemeral port unless given one): its runner (to
+    `cleanup()`) and the port."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, 0)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     sockets = getattr(site._server, "sockets", None)
     assert sockets
