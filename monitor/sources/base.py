@@ -227,6 +227,14 @@ def html_root(body: bytes, content_type: str | None) -> lxml.html.HtmlElement | 
     return root
 
 
+def page_title(root: lxml.html.HtmlElement) -> str | None:
+    """The document's `<title>`, on one line, or None when it has none."""
+    title = root.find(".//title")
+    if title is None:
+        return None
+    return plain_text(title.text_content(), html_markup=False, single_line=True)
+
+
 def _html_encoding(body: bytes, content_type: str | None) -> str:
     declared = None
     if content_type and "charset=" in content_type.lower():

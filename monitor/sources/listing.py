@@ -24,7 +24,14 @@ from urllib.parse import urlsplit
 import lxml.html
 
 from monitor.models import Candidate, ParsedFeed
-from monitor.sources.base import absolute_http_url, dedupe, failure, html_root, plain_text
+from monitor.sources.base import (
+    absolute_http_url,
+    dedupe,
+    failure,
+    html_root,
+    page_title,
+    plain_text,
+)
 from monitor.sources.listing_blocks import find_main_list
 from monitor.userregex import compile_user_regex
 
@@ -107,7 +114,7 @@ def parse_listing(
             )
             if len(candidates) >= _MAX_LINKS:
                 break
-        return ParsedFeed(format="listing", title=_page_title(root), entries=dedupe(candidates))
+        return ParsedFeed(format="listing", title=page_title(root), entries=dedupe(candidates))
     except Exception as exc:  # the pool must get a result, whatever the document did
         return failure(f"internal error while reading a listing page: {type(exc).__name__}: {exc}")
 
@@ -161,14 +168,7 @@ def _main_list(
         )
         for item in items
     )
-    return ParsedFeed(format="listing", title=_page_title(root), entries=dedupe(candidates))
-
-
-def _page_title(root: lxml.html.HtmlElement) -> str | None:
-    title_element = root.find(".//title")
-    if title_element is None:
-        return None
-    return plain_text(title_element.text_content(), html_markup=False, single_line=True)
+    return ParsedFeed(format="listing", title=page_title(root), entries=dedupe(candidates))
 
 
 def _selected_links(

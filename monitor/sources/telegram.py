@@ -38,7 +38,14 @@ from urllib.parse import urlsplit, urlunsplit
 import lxml.html
 
 from monitor.models import Candidate, ParsedFeed
-from monitor.sources.base import dedupe, failure, html_root, plain_text, text_to_html
+from monitor.sources.base import (
+    dedupe,
+    failure,
+    html_root,
+    page_title,
+    plain_text,
+    text_to_html,
+)
 
 if TYPE_CHECKING:
     from monitor.sources.base import DocumentParser
@@ -149,10 +156,7 @@ def _has_history(root: lxml.html.HtmlElement) -> bool:
 def _channel_title(root: lxml.html.HtmlElement) -> str | None:
     for element in _by_class(root, "tgme_channel_info_header_title"):
         return plain_text(element.text_content(), html_markup=False, single_line=True)
-    title = root.find(".//title")
-    if title is None:
-        return None
-    return plain_text(title.text_content(), html_markup=False, single_line=True)
+    return page_title(root)
 
 
 def _candidate(
