@@ -97,8 +97,7 @@ async def test_a_broker_outage_during_a_stream_loses_and_doubles_nothing(
         events = await EventReader(bootstrap, topic).read(20, timeout=60, settle=1.0)
         assert await service.terminate() == 0
     finally:
-        if service.process and service.process.poll() is None:
-            service.process.kill()
+        service.kill_if_running()
     assert len(before) >= 8
     report = delivery_report(stream.guids, events)
     print(report.line())
@@ -151,8 +150,7 @@ async def test_a_broker_killed_mid_stream_and_restarted_loses_and_doubles_nothin
         assert service.process.poll() is None and service.process.pid == pid  # never restarted
         assert await service.terminate() == 0
     finally:
-        if service.process and service.process.poll() is None:
-            service.process.kill()
+        service.kill_if_running()
     assert len(before) >= 6
     report = delivery_report(stream.guids, events)
     print(report.line())
@@ -179,8 +177,7 @@ async def test_repeated_kill_9_during_a_stream_loses_and_doubles_nothing(
         events = await EventReader(kafka_bootstrap, topic).read(30, timeout=60, settle=2.0)
         assert await service.terminate() == 0
     finally:
-        if service.process and service.process.poll() is None:
-            service.process.kill()
+        service.kill_if_running()
     report = delivery_report(stream.guids, events)
     print(f"kills={kills}", report.line())
     assert kills >= 3
@@ -215,8 +212,7 @@ async def test_a_304_after_a_failed_publish_hides_nothing(
         events = await EventReader(own_broker.bootstrap_servers, topic).read(5, timeout=40, settle=1.0)
         assert await service.terminate() == 0
     finally:
-        if service.process and service.process.poll() is None:
-            service.process.kill()
+        service.kill_if_running()
     report = delivery_report(stream.guids, events)
     assert report.missing == ()
     assert report.duplicates_new_id == 0

@@ -119,6 +119,11 @@ class ServiceProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
+    def kill_if_running(self) -> None:
+        """SIGKILL, if it runs still: the cleanup after a test that failed midway."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
     async def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM; the exit code (raises TimeoutError if it takes longer than `timeout`)."""
         assert self.process is not None
