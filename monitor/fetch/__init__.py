@@ -2,8 +2,13 @@
 
 Modules:
 
-    client.py   the Fetcher: conditional GET, deadline, body cap, redirects, Retry-After, errors;
-                post_form (WebSub hub requests): the one guarded path for every request
+    client.py   the Fetcher: the session, conditional GET and post_form (WebSub hub requests),
+                the deadline and the redirect loop with the guard on every hop: the one
+                guarded path for every request
+    redirects.py  the rules of one hop: where a Location leads, whether a POST may follow
+    body.py     the body of a response, read within its cap (streamed, decoded, bombs cut)
+    response.py the FetchResult of a response: validators, freshness, Retry-After, WebSub links
+    errors.py   the bounded error kinds, and the FetchErrors of exceptions, statuses, refusals
     hosts.py    per-host slots: concurrent requests and delay between starts, per hostname
     guard.py    the address policy: no loopback, private or metadata address off the trusted origins
     browser.py  `render: browser`: a page loaded in headless Chromium, under the same policy

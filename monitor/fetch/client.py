@@ -1,33 +1,16 @@
 """The Fetcher: polite HTTP, the one place that talks to web servers.
 
-This module owns one aiohttp session (keep-alive connections, a DNS cache)
-and the rules of a single GET: conditional requests, a total deadline, a cap
-on the decoded body, Retry-After, redirects and the mapping of every failure
-to a `FetchError`. Per-host politeness lives in `hosts.py`, the address
-policy (which addresses a request may reach) in `guard.py`.
+This module owns one aiohttp session (keep-alive connections, a DNS cache),
+the request and its redirect loop: conditional requests, a total deadline,
+redirects with the address guard on every hop, and the mapping of every
+exception to a `FetchError`. It never raises on a status or a network
+problem: the `error` of its `FetchResult` carries one of the bounded kinds of
+`errors.py`. The body is read within its cap by `body.py`, the result built
+from the headers by `response.py`, a hop's rules are `redirects.py`'s;
+per-host politeness lives in `hosts.py`, the address policy in `guard.py`.
 
-The fetcher never raises on a status or a network problem. It returns a
-`FetchResult` whose `error` carries one of these kinds, a bounded set used as
-a metric label:
-
-    kind         cause                                                retriable
-    timeout      the total deadline passed (connect, headers or body)  yes
-    connect      connection refused, host or network unreachable       yes
-    dns          the hostname did not resolve                          yes
-    reset        server disconnected, connection reset, broken body    yes
-    tls          TLS handshake or certificate failure                  no
-    redirects    too many redirects (a loop), a bad or missing Location no
-    refused      the address policy forbids the address (see guard.py) no
-    too_large    the decoded body exceeds `max_bytes`                  no
-    http_429     429 Too Many Requests                                 yes
-    http_4xx     any other 4xx status                                  no (408: yes)
-    http_5xx     any 5xx status                                        yes
-    invalid_url  the URL cannot be fetched over http(s)                no
-    other        anything else; logged, since it may be a bug          yes
-
-What it raises: `RuntimeError` when `fetch` is called before `start`, and
-`ValueError` for a non-positive `timeout` or a negative `max_bytes`, which are
-the caller's bugs rather than the network's.
+It raises only on the caller's bugs: `RuntimeError` when called before `start`,
+`ValueError` for a non-positive `timeout` or a negative `max_bytes`.
 
 Redirects are followed here, hop by hop, never by aiohttp: 301, 302, 303,
 307 and 308 with a Location, up to `max_redirects` hops; one more is a
@@ -40,12 +23,8 @@ the error kind "refused", is counted in `FETCH_REFUSED{source_id, reason}`
 and logged; `final_url` stays at the last URL that answered.
 
 `post_form` (WebSub hub requests) takes the same path, guard, slots and
-deadline, with one more rule: the form is never sent to another origin, and
-never turned into a GET. A 307/308 on the request's own origin is followed
-with the body; any other redirect of a POST is refused (kind "refused",
-`FETCH_REFUSED{reason="post_redirect"}`, after the address policy has had
-its say). This module is the only one in `monitor/` that opens HTTP
-requests; tests/test_outbound_http.py keeps it so.
+deadline (its own rules are in its docstring). This module is the only one in
+`monitor/` that opens HTTP requests; tests/test_outbound_http.py keeps it so.
 
 `permanent_redirect` is the target of the last of the leading run of 301/308
 responses: 301→308→200 gives the URL of the 200, 301→302→200 the URL that
@@ -66,9 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import functools
-import math
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -76,21 +53,35 @@ from typing import Final, Literal, Self
 
 import aiohttp
 import structlog
-import yarl
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
-from multidict import CIMultiDictProxy
 from yarl import URL
 
-from monitor.fetch.guard import (
-    AddressGuard,
-    AddressRefusedError,
-    GuardedResolver,
-    Refusal,
-    origin_key,
+from monitor.fetch.body import ERROR_BODY_BYTES, read_response
+from monitor.fetch.errors import (
+    ERROR_KINDS,
+    describe,
+    invalid_url,
+    log_unusual,
+    no_response,
+    post_redirect_refused,
+    refusal_in,
+    refused,
+    timeout_error,
 )
+from monitor.fetch.guard import AddressGuard, GuardedResolver
 from monitor.fetch.hosts import DEFAULT_LIMITS, HostLimits, HostSlot, HostSlots
-from monitor.metrics import FETCH_DURATION, FETCH_REFUSED
+from monitor.fetch.redirects import (
+    PERMANENT,
+    REDIRECTS,
+    SCHEMES,
+    keeps_body,
+    not_followed,
+    redirect_target,
+    too_many,
+)
+from monitor.fetch.response import Exchange, outcome, parse_max_age, parse_retry_after
+from monitor.metrics import FETCH_DURATION
 from monitor.models import FetchError, FetchResult
 
 __all__ = [
@@ -113,34 +104,8 @@ FEED_ACCEPT: Final = (
 PAGE_ACCEPT: Final = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_ENCODING: Final = "gzip, deflate, br"
 
-ERROR_KINDS: Final = frozenset(
-    {
-        "timeout",
-        "connect",
-        "dns",
-        "reset",
-        "tls",
-        "redirects",
-        "refused",
-        "too_large",
-        "http_429",
-        "http_4xx",
-        "http_5xx",
-        "invalid_url",
-        "other",
-    }
-)
-
-_CHUNK: Final = 64 * 1024  # bytes asked of the stream per read
-_ERROR_BODY_BYTES: Final = 64 * 1024  # of a 4xx/5xx body, kept for humans
-_MESSAGE_MAX: Final = 300  # characters of an exception kept in a FetchError message
-_SCHEMES: Final = frozenset({"http", "https"})
 _DNS_TTL: Final = 300  # seconds a resolved address is reused
-_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_PERMANENT: Final = frozenset({301, 308})
-_KEEP_METHOD: Final = frozenset({307, 308})  # the redirects that re-send a POST as a POST
 _POST_HEADERS: Final = {"Accept": "*/*"}
-_URL_MAX: Final = 150  # characters of a URL quoted in a FetchError message
 _URL_CACHE: Final = 65_536  # parsed URLs kept (feeds, robots.txt); about 10 MB when full
 
 # Exceptions to error kinds, first match wins: subclasses come before their bases
@@ -162,14 +127,6 @@ _EXCEPTION_KINDS: Final[tuple[tuple[_ExceptionTypes, str, bool], ...]] = (
 )
 
 log = structlog.get_logger(__name__)
-
-
-# The result of one exchange: the response that ended it (None when none did),
-# its body, the error, the URL of the last response that arrived (else the
-# request's), the permanent redirect, when the slot admitted it and how long it took.
-_Exchange = tuple[
-    aiohttp.ClientResponse | None, bytes, FetchError | None, URL, URL | None, dt.datetime, float
-]
 
 
 class Fetcher:
@@ -294,18 +251,10 @@ class Fetcher:
         `max_bytes` caps the decoded body. `etag` and `last_modified` make the
         request conditional; a 304 keeps them when the server does not repeat them.
         """
-        session = self._session
-        if session is None:
-            raise RuntimeError("Fetcher.start() has not been called, or close() has")
-        if not timeout > 0:  # also rejects NaN; aiohttp reads 0 as "no deadline"
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
-        checked = self._check_target(url, source_id)
+        checked = self._check_request(url, source_id, timeout, max_bytes)
         if isinstance(checked, FetchResult):
             return checked
-        target, host = checked
-
+        session, target, host = checked
         headers = self._request_headers(kind, etag, last_modified, accept)
         exchange = await self._exchange(
             session,
@@ -317,7 +266,7 @@ class Fetcher:
             max_bytes=max_bytes,
         )
         self._durations[kind].observe(exchange[6])
-        return self._outcome(
+        return outcome(
             exchange, url, target, source_id=source_id, etag=etag, last_modified=last_modified
         )
 
@@ -328,7 +277,7 @@ class Fetcher:
         *,
         source_id: str,
         timeout: float,
-        max_bytes: int = _ERROR_BODY_BYTES,
+        max_bytes: int = ERROR_BODY_BYTES,
     ) -> FetchResult:
         """POST `form` (urlencoded) to `url`, through the same guard, slots and deadline as a GET.
 
@@ -340,17 +289,10 @@ class Fetcher:
         carry `hub.secret`: this is the path they take. Never raises on a status
         or a network problem.
         """
-        session = self._session
-        if session is None:
-            raise RuntimeError("Fetcher.start() has not been called, or close() has")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
-        checked = self._check_target(url, source_id)
+        checked = self._check_request(url, source_id, timeout, max_bytes)
         if isinstance(checked, FetchResult):
             return checked
-        target, host = checked
+        session, target, host = checked
         exchange = await self._exchange(
             session,
             target,
@@ -361,7 +303,23 @@ class Fetcher:
             max_bytes=max_bytes,
             form=dict(form),
         )
-        return self._outcome(exchange, url, target, source_id=source_id)
+        return outcome(exchange, url, target, source_id=source_id)
+
+    def _check_request(
+        self, url: str, source_id: str, timeout: float, max_bytes: int
+    ) -> tuple[aiohttp.ClientSession, URL, str] | FetchResult:
+        """The session, URL and host of a request, or the result of one refused unsent."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("Fetcher.start() has not been called, or close() has")
+        if not timeout > 0:  # also rejects NaN; aiohttp reads 0 as "no deadline"
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        checked = self._check_target(url, source_id)
+        if isinstance(checked, FetchResult):
+            return checked
+        return (session, *checked)
 
     def _check_target(self, url: str, source_id: str) -> tuple[URL, str] | FetchResult:
         """The parsed URL and host of a request, or the result of one refused before sending."""
@@ -370,10 +328,10 @@ class Fetcher:
             try:
                 target = URL(url)
             except (TypeError, ValueError) as exc:
-                return _invalid_url(url, source_id, str(exc))
+                return invalid_url(url, source_id, str(exc))
             host = target.host
-            if not host or target.scheme not in _SCHEMES:
-                return _invalid_url(url, source_id, "not an absolute http(s) URL")
+            if not host or target.scheme not in SCHEMES:
+                return invalid_url(url, source_id, "not an absolute http(s) URL")
             if len(self._urls) >= _URL_CACHE:
                 self._urls.clear()  # rebuilt on demand; a cycle, not a leak
             self._urls[url] = target, host
@@ -381,51 +339,10 @@ class Fetcher:
             target, host = parsed
         refusal = self._guard.check_url(target)
         if refusal is not None:  # a discovered link to a forbidden address
-            refused = _refused(refusal, target, source_id=source_id, redirected=False)
-            _log_unusual(refused, source_id=source_id, url=url)
-            return _no_response(url, source_id, refused)
+            error = refused(refusal, target, source_id=source_id, redirected=False)
+            log_unusual(error, source_id=source_id, url=url)
+            return no_response(url, source_id, error)
         return target, host
-
-    @staticmethod
-    def _outcome(
-        exchange: _Exchange,
-        url: str,
-        target: URL,
-        *,
-        source_id: str,
-        etag: str | None = None,
-        last_modified: str | None = None,
-    ) -> FetchResult:
-        """The FetchResult of an exchange."""
-        response, body, error, final, moved, fetched_at, elapsed = exchange
-        if error is not None and not error.retriable:
-            _log_unusual(error, source_id=source_id, url=url)
-        final_url = url if final is target else str(final)
-        permanent = None if moved is None or moved == target else str(moved)
-        if response is None:
-            return FetchResult(
-                source_id=source_id,
-                url=url,
-                final_url=final_url,
-                status=0,
-                fetched_at=fetched_at,
-                permanent_redirect=permanent,
-                elapsed=elapsed,
-                error=error,
-            )
-        return _result(
-            response,
-            body,
-            error,
-            url=url,
-            final_url=final_url,
-            permanent_redirect=permanent,
-            source_id=source_id,
-            fetched_at=fetched_at,
-            elapsed=elapsed,
-            etag=etag,
-            last_modified=last_modified,
-        )
 
     def _request_headers(
         self,
@@ -458,7 +375,7 @@ class Fetcher:
         deadline: float,
         max_bytes: int,
         form: dict[str, str] | None = None,
-    ) -> _Exchange:
+    ) -> Exchange:
         """Take the host's slot, send the request, follow redirects, read the body.
 
         Every failure becomes a FetchError. The deadline is aiohttp's `total`
@@ -467,7 +384,7 @@ class Fetcher:
         The response is returned even when reading its body failed, so the
         result keeps the status and headers that did arrive. The same headers
         go to every hop, as aiohttp's own redirects do (no credentials are sent).
-        A `form` makes it a POST, redirected only where `_keeps_body` allows.
+        A `form` makes it a POST, redirected only where `keeps_body` allows.
         """
         slot = self._hosts.slot(host)
         await slot.acquire()
@@ -496,56 +413,47 @@ class Fetcher:
                         final = hop
                         status = response.status
                         location = None
-                        if status in _REDIRECTS:
+                        if status in REDIRECTS:
                             found = response.headers
                             location = found.get("Location") or found.get("URI")
                         if location is None:  # the hot path: no redirect
                             try:
-                                body, error = await _read_response(response, max_bytes)
+                                body, error = await read_response(response, max_bytes)
                             except Exception as exc:  # every failure becomes a FetchError
                                 error = _exception_error(exc, deadline, hop)
                             break
                 except Exception as exc:  # every failure becomes a FetchError
                     response = None
-                    refusal = _refusal_in(exc)
+                    refusal = refusal_in(exc)
                     if refusal is None:
                         error = _exception_error(exc, deadline, hop)
                     else:  # the host name resolved to forbidden addresses only
                         redirected = hop is not target
-                        error = _refused(refusal, hop, source_id=source_id, redirected=redirected)
+                        error = refused(refusal, hop, source_id=source_id, redirected=redirected)
                     break
 
                 # A redirect, released on leaving the block: decide where it leads.
-                following = _redirect_target(hop, location)
+                following = redirect_target(hop, location)
                 if leading:
-                    if status in _PERMANENT and following is not None:
+                    if status in PERMANENT and following is not None:
                         moved = following[0]
                     else:
                         leading = False
                 if following is None:
-                    error = FetchError(
-                        kind="redirects",
-                        message=f"HTTP {status} to {_quote(location)}, not an http(s) URL",
-                        retriable=False,
-                    )
+                    error = not_followed(status, location)
                     break
                 if redirects >= self._max_redirects:
-                    error = FetchError(
-                        kind="redirects",
-                        message=f"gave up after {redirects + 1} redirects "
-                        f"(at most {self._max_redirects} are followed)",
-                        retriable=False,
-                    )
+                    error = too_many(redirects, self._max_redirects)
                     break
                 hop, hop_host = following
                 refusal = self._guard.check_url(hop)
                 if refusal is not None:
                     response = None
-                    error = _refused(refusal, hop, source_id=source_id, redirected=True)
+                    error = refused(refusal, hop, source_id=source_id, redirected=True)
                     break
-                if form is not None and not _keeps_body(status, target, hop):
+                if form is not None and not keeps_body(status, target, hop):
                     response = None
-                    error = _post_redirect_refused(status, hop, source_id=source_id)
+                    error = post_redirect_refused(status, hop, source_id=source_id)
                     break
                 redirects += 1
                 if hop_host != host:  # another host: give this slot back, wait for that one
@@ -557,12 +465,12 @@ class Fetcher:
                         async with asyncio.timeout(deadline - (time.perf_counter() - started)):
                             await slot.acquire()
                     except TimeoutError:
-                        response, error = None, _timeout_error(deadline)
+                        response, error = None, timeout_error(deadline)
                         break
                     held = slot
                 left = deadline - (time.perf_counter() - started)
                 if left <= 0:  # aiohttp would read a zero total as "no deadline"
-                    response, error = None, _timeout_error(deadline)
+                    response, error = None, timeout_error(deadline)
                     break
                 timeout = aiohttp.ClientTimeout(total=left)
             elapsed = time.perf_counter() - started
@@ -578,328 +486,12 @@ def _client_timeout(total: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=total)
 
 
-async def _read_response(
-    response: aiohttp.ClientResponse, max_bytes: int
-) -> tuple[bytes, FetchError | None]:
-    """The body of `response`, within the cap, and the error its status means."""
-    status = response.status
-    if status == 304:
-        return b"", None  # the hot path: nothing to read
-    if status >= 400:
-        body = await _read_prefix(response, min(max_bytes, _ERROR_BODY_BYTES))
-        return body, _status_error(status)
-    if status >= 300:  # a redirect that is not followed: no Location, or 300
-        return b"", FetchError(
-            kind="redirects", message=f"HTTP {status} without a usable Location", retriable=False
-        )
-    declared = response.content_length
-    if declared is not None and declared > max_bytes and _is_identity(response):
-        response.close()
-        return b"", _too_large(max_bytes, f"Content-Length is {declared}")
-    body, overflow = await _read_capped(response, max_bytes)
-    if overflow:
-        response.close()  # drop the connection rather than drain the rest
-        return b"", _too_large(max_bytes, "the decoded body is larger")
-    return body, None
-
-
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
-    """Read up to `max_bytes` decoded bytes; True (and what fit) when the body had more.
-
-    aiohttp decodes gzip, deflate and br in bounded steps as the stream is
-    read, so a decompression bomb stops here after `max_bytes` plus one chunk.
-    On overflow nothing is joined: a body over the cap costs the cap, not twice.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > max_bytes:
-            return b"", True
-        chunks.append(chunk)
-    return b"".join(chunks), False
-
-
-async def _read_prefix(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    """The first `max_bytes` of an error body, kept for humans; the rest is not read."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        chunks.append(chunk[: max_bytes - size])
-        size += len(chunk)
-        if size >= max_bytes:
-            response.close()  # drop the connection rather than drain the rest
-            break
-    return b"".join(chunks)
-
-
-def _is_identity(response: aiohttp.ClientResponse) -> bool:
-    encoding = response.headers.get("Content-Encoding")
-    return encoding is None or encoding.strip().lower() == "identity"
-
-
-def _result(
-    response: aiohttp.ClientResponse,
-    body: bytes,
-    error: FetchError | None,
-    *,
-    url: str,
-    final_url: str,
-    permanent_redirect: str | None,
-    source_id: str,
-    fetched_at: dt.datetime,
-    elapsed: float,
-    etag: str | None,
-    last_modified: str | None,
-) -> FetchResult:
-    """The FetchResult of a response that arrived."""
-    headers: CIMultiDictProxy[str] = response.headers
-    status = response.status
-    if status == 304:  # a 304 may omit the validators: the old ones still hold
-        etag = headers.get("ETag", etag)
-        last_modified = headers.get("Last-Modified", last_modified)
-    else:
-        etag = headers.get("ETag")
-        last_modified = headers.get("Last-Modified")
-    retry_after = headers.get("Retry-After")
-    max_age = None
-    if status == 200 or status == 304:
-        # Looked up only: the work below runs when a server sends the headers.
-        cache_control = headers.get("Cache-Control")
-        expires = headers.get("Expires")
-        if cache_control is not None or expires is not None:
-            max_age = parse_max_age(cache_control, expires, headers.get("Date"))
-    hub, self_link = None, None
-    if status == 200 and "Link" in headers:  # never on the 304 path
-        hub, self_link = _websub_links(response)
-    return FetchResult(
-        source_id=source_id,
-        url=url,
-        final_url=final_url,
-        status=status,
-        fetched_at=fetched_at,
-        body=body,
-        content_type=headers.get("Content-Type"),
-        hub=hub,
-        self_link=self_link,
-        etag=etag,
-        last_modified=last_modified,
-        retry_after=None if retry_after is None else parse_retry_after(retry_after),
-        permanent_redirect=permanent_redirect,
-        elapsed=elapsed,
-        error=error,
-        max_age=max_age,
-    )
-
-
-def _websub_links(response: aiohttp.ClientResponse) -> tuple[str | None, str | None]:
-    """The WebSub hub and self URLs of a `Link` header (RFC 8288), absolute."""
-    found: dict[str, str] = {}
-    for rel in ("hub", "self"):
-        link = response.links.get(rel)
-        target = link.get("url") if link is not None else None
-        if target is not None:
-            found[rel] = str(response.url.join(yarl.URL(str(target))))
-    return found.get("hub"), found.get("self")
-
-
-def parse_max_age(
-    cache_control: str | None,
-    expires: str | None,
-    date: str | None = None,
-    now: dt.datetime | None = None,
-) -> float | None:
-    """Seconds the response stays fresh: Cache-Control max-age, else Expires (RFC 9111).
-
-    `no-store` and `no-cache` mean 0. Expires counts from the response's Date
-    when it has one (so a clock skew between us and the server does not
-    matter), else from now; an invalid Expires means already stale (0).
-    None when neither header says anything.
-    """
-    if cache_control is not None:
-        for directive in cache_control.lower().split(","):
-            name, _, value = directive.strip().partition("=")
-            if name in ("no-store", "no-cache"):
-                return 0.0
-            if name == "max-age":
-                try:
-                    seconds = float(int(value.strip().strip('"')))
-                except ValueError:
-                    return 0.0
-                return max(seconds, 0.0)
-    if expires is None:
-        return None
-    try:
-        until = email.utils.parsedate_to_datetime(expires.strip())
-    except (TypeError, ValueError, IndexError):
-        return 0.0
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=dt.UTC)
-    base = None
-    if date is not None:
-        try:
-            base = email.utils.parsedate_to_datetime(date.strip())
-        except (TypeError, ValueError, IndexError):
-            base = None
-        if base is not None and base.tzinfo is None:
-            base = base.replace(tzinfo=dt.UTC)
-    base = base or now or dt.datetime.now(dt.UTC)
-    return max((until - base).total_seconds(), 0.0)
-
-
-def parse_retry_after(value: str, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value (delay-seconds or an HTTP date).
-
-    Never negative; None when the value is neither.
-    """
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are GMT
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def _status_error(status: int) -> FetchError:
-    if status == 429:
-        return FetchError(kind="http_429", message="HTTP 429 Too Many Requests", retriable=True)
-    if status >= 500:
-        return FetchError(kind="http_5xx", message=f"HTTP {status}", retriable=True)
-    return FetchError(kind="http_4xx", message=f"HTTP {status}", retriable=status == 408)
-
-
-def _too_large(max_bytes: int, why: str) -> FetchError:
-    return FetchError(
-        kind="too_large", message=f"body over the {max_bytes}-byte cap: {why}", retriable=False
-    )
-
-
 def _exception_error(exc: BaseException, deadline: float, url: URL) -> FetchError:
     """Map an exception from aiohttp (or below it) to a bounded error kind."""
     for types, kind, retriable in _EXCEPTION_KINDS:
         if isinstance(exc, types):
             if kind == "timeout":
-                return _timeout_error(deadline)
-            return FetchError(kind=kind, message=_describe(exc), retriable=retriable)
+                return timeout_error(deadline)
+            return FetchError(kind=kind, message=describe(exc), retriable=retriable)
     log.warning("fetch_unexpected_error", url=str(url), exc_info=exc)
-    return FetchError(kind="other", message=_describe(exc), retriable=True)
-
-
-def _log_unusual(error: FetchError, *, source_id: str, url: str) -> None:
-    """Log the refusals that deserve a look; routine outcomes are left to the metrics.
-
-    An unexpected exception ("other") is logged where it is caught, with its traceback.
-    """
-    if error.kind in ("too_large", "tls", "redirects", "refused"):
-        log.info(
-            "fetch_refused", source_id=source_id, url=url, kind=error.kind, error=error.message
-        )
-
-
-def _redirect_target(base: URL, location: str) -> tuple[URL, str] | None:
-    """The absolute URL a Location leads to, and its host; None when it is not http(s).
-
-    Relative references are resolved against `base`, as aiohttp does; the
-    fragment is dropped, since it is never sent.
-    """
-    try:
-        target = base.join(URL(location))
-    except (TypeError, ValueError):
-        return None
-    host = target.host
-    if not host or not target.raw_host or target.scheme not in _SCHEMES:
-        return None
-    if target.raw_fragment:
-        target = target.with_fragment(None)
-    return target, host
-
-
-def _keeps_body(status: int, origin: URL, hop: URL) -> bool:
-    """Whether a POST may follow a `status` redirect to `hop`: a 307/308 on `origin`'s origin.
-
-    A 301/302/303 would turn it into a GET (a different request, whose success
-    says nothing of the POST's), and another origin must never see the body.
-    """
-    return status in _KEEP_METHOD and (hop.scheme, *origin_key(hop)) == (
-        origin.scheme,
-        *origin_key(origin),
-    )
-
-
-def _post_redirect_refused(status: int, url: URL, *, source_id: str) -> FetchError:
-    """The FetchError of a POST redirect that is not followed, counted in FETCH_REFUSED."""
-    FETCH_REFUSED.labels(source_id=source_id, reason="post_redirect").inc()
-    return FetchError(
-        kind="refused",
-        message=f"HTTP {status} redirect of a POST to {_quote(str(url))} refused: "
-        "a request body is re-sent only on a 307/308 to its own origin",
-        retriable=False,
-    )
-
-
-def _refusal_in(exc: BaseException) -> Refusal | None:
-    """The address-policy refusal behind an aiohttp error, if that is what it is.
-
-    The guarded resolver raises `AddressRefusedError`; aiohttp wraps it in a
-    `ClientConnectorDNSError` whose cause it is.
-    """
-    cause: BaseException | None = exc
-    for _ in range(4):
-        if cause is None:
-            return None
-        if isinstance(cause, AddressRefusedError):
-            return cause.refusal
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _refused(refusal: Refusal, url: URL, *, source_id: str, redirected: bool) -> FetchError:
-    """The FetchError of a refused request, counted in FETCH_REFUSED."""
-    FETCH_REFUSED.labels(source_id=source_id, reason=refusal.reason).inc()
-    where = f"redirect to {_quote(str(url))}" if redirected else _quote(str(url))
-    how = "set fetch.allow_private_networks: true to allow"
-    return FetchError(
-        kind="refused", message=f"{where} refused: {refusal.what}; {how}", retriable=False
-    )
-
-
-def _timeout_error(deadline: float) -> FetchError:
-    return FetchError(
-        kind="timeout", message=f"no complete response within {deadline:g} s", retriable=True
-    )
-
-
-def _quote(text: str) -> str:
-    """`text` cut to fit in a FetchError message."""
-    return text if len(text) <= _URL_MAX else text[: _URL_MAX - 1] + "…"
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
-    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
-
-
-def _invalid_url(url: str, source_id: str, why: str) -> FetchResult:
-    error = FetchError(kind="invalid_url", message=f"invalid URL: {why}", retriable=False)
-    return _no_response(url, source_id, error)
-
-
-def _no_response(url: str, source_id: str, error: FetchError) -> FetchResult:
-    """The result of a request that was never sent."""
-    return FetchResult(
-        source_id=source_id,
-        url=url,
-        final_url=url,
-        status=0,
-        fetched_at=dt.datetime.now(dt.UTC),
-        error=error,
-    )
+    return FetchError(kind="other", message=describe(exc), retriable=True)
