@@ -7,7 +7,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from monitor.extract import article, chrome
+from monitor.extract import chrome, parse
 from tests.sites.benchpages import backfill_pages, official_pages
 
 HANDMADE = {
@@ -30,7 +30,7 @@ def _plain_size(element: Any) -> int:
 
 def _trees() -> list[tuple[str, Any]]:
     pages = official_pages() + backfill_pages(5, seed=11)
-    trees = [(name, article._parse_page(body)) for name, body in pages]
+    trees = [(name, parse.parse_page(body)) for name, body in pages]
     trees += [(name, lxml.html.fromstring(markup)) for name, markup in HANDMADE.items()]
     return trees
 

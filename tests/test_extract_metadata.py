@@ -1,4 +1,4 @@
-"""`monitor.extract.article`'s metadata pass gives what `trafilatura.extract_metadata` gives.
+"""`monitor.extract.metadata`'s metadata pass gives what `trafilatura.extract_metadata` gives.
 
 `_metadata` replaces Trafilatura's metadata pass for speed (`_byline` for its
 in-body author search, `_catstags` for its category and tag search); these
@@ -19,7 +19,7 @@ from trafilatura.metadata import extract_author, extract_catstags
 from trafilatura.utils import repair_faulty_html
 
 from monitor.errors import ExtractionError
-from monitor.extract import article
+from monitor.extract import metadata, parse
 from tests.sites.benchpages import backfill_pages, official_pages
 
 _FIELDS = ("title", "author", "url", "description", "sitename", "date", "categories", "tags")
@@ -102,13 +102,13 @@ def test_parse_builds_trafilaturas_tree(markup: str | bytes) -> None:
     """`_parse` (its own parser, for a cheaper element lookup) builds what `load_html` builds,
     from text and from bytes (whose repairs skip the search for XML's forbidden characters
     when the bytes show there are none)."""
-    text, _ = article._decode(markup)
+    text, _ = parse._decode(markup)
     expected = trafilatura.load_html(text)
     if expected is None:
         with pytest.raises(ExtractionError):
-            article._parse_page(markup)
+            parse.parse_page(markup)
         return
-    tree = article._parse_page(markup)
+    tree = parse.parse_page(markup)
     assert etree.tostring(tree) == etree.tostring(expected)
     assert all(isinstance(element, HtmlElement) for element in tree.iter(etree.Element))
 
@@ -126,7 +126,7 @@ def test_parse_builds_trafilaturas_tree(markup: str | bytes) -> None:
     ],
 )
 def test_the_bytes_tell_whether_the_text_needs_xml_repairs(text: str, clean: bool) -> None:
-    assert article._xml_clean_utf8(text.encode()) is clean
+    assert parse._xml_clean_utf8(text.encode()) is clean
     assert (repair_faulty_html(text, text[:50]) == text) is clean
 
 
@@ -143,19 +143,19 @@ def test_the_bytes_tell_whether_the_text_needs_xml_repairs(text: str, clean: boo
 )
 def test_repairs_of_a_clean_text_are_trafilaturas(markup: str) -> None:
     beginning = markup[:50].lower()
-    assert article._repair_clean(markup, beginning) == repair_faulty_html(markup, beginning)
+    assert parse._repair_clean(markup, beginning) == repair_faulty_html(markup, beginning)
 
 
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])
 def test_byline_is_trafilaturas_author(name: str, tree: Any) -> None:
-    assert article._byline(tree) == extract_author(tree)
+    assert metadata._byline(tree) == extract_author(tree)
 
 
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])
 def test_catstags_are_trafilaturas(name: str, tree: Any) -> None:
     for metatype in ("category", "tag"):
-        hrefs = article._hrefs(tree)
-        assert article._catstags(metatype, tree, hrefs) == extract_catstags(metatype, tree)
+        hrefs = metadata._hrefs(tree)
+        assert metadata._catstags(metatype, tree, hrefs) == extract_catstags(metatype, tree)
 
 
 @pytest.mark.parametrize(("name", "tree"), TREES, ids=[name for name, _ in TREES])
@@ -170,14 +170,14 @@ def test_metadata_is_trafilaturas(name: str, tree: Any) -> None:
             "outputformat": "%Y-%m-%dT%H:%M:%S%z",
         },
     )
-    ours = article._metadata(tree, url)
+    ours = metadata._metadata(tree, url)
     for field in _FIELDS:
         assert getattr(ours, field) == getattr(expected, field), field
 
 
 def test_hand_made_bylines_are_found() -> None:
     """The cases above do exercise the byline search, not just agree on None."""
-    found = {name: article._byline(tree) for name, tree in TREES if name in BYLINES}
+    found = {name: metadata._byline(tree) for name, tree in TREES if name in BYLINES}
     assert found["date inside the byline"] == "Jane Doe"
     assert found["too short, then the next"] == "Jane Doe"
     assert found["byline in a sidebar"] == "Jane Doe"

@@ -11,7 +11,7 @@ from lxml.etree import XPath
 from trafilatura import xpaths
 
 from monitor.errors import ExtractionError
-from monitor.extract import article, prefilter
+from monitor.extract import article, parse, prefilter
 from tests.shared import READABILITY_PAGES, corpus_dir, requires_shared
 from tests.sites.benchpages import backfill_pages, official_pages
 
@@ -54,7 +54,7 @@ def test_the_readability_pages_are_among_the_pages() -> None:
 
 
 def _tree(markup: str | bytes) -> Any:
-    return article._parse_page(markup)
+    return parse.parse_page(markup)
 
 
 def _shipped(known: prefilter._Known) -> XPath:

@@ -5,7 +5,11 @@ said what and which watchlists it touches.
 pool runs; `stage.ExtractionStage` is how the event loop calls them.
 `clean_title` and the text helpers are exported for other stages and tests.
 
-    article.py     the extraction function, decoding and metadata assembly
+    article.py     the extraction function: its steps in order, the Article assembled
+    parse.py       decoding bytes, refusing what is no HTML, parsing the tree
+    pagehead.py    what <head> says: language, canonical URL, site name, titles
+    body.py        Trafilatura's main text and the boilerplate guard
+    metadata.py    Trafilatura's metadata pass, cheaper (byline, categories, tags)
     rules.py       per-source rules: content, title and date selectors, removals
     titles.py      stripping site names from page titles
     headings.py    the site's name in its logo or home link; <h2> headline hints
@@ -13,7 +17,8 @@ pool runs; `stage.ExtractionStage` is how the event loop calls them.
     text.py        paragraphs, whitespace/Unicode normalisation, language
     chrome.py      telling site chrome (navigation, footers) from the statement
     feedtext.py    the feed's own HTML as text, when the page cannot be had
-    quotes.py      direct quotations, their speakers and the speakers' roles
+    quotes/        direct quotations, their speakers and the speakers' roles
+                   (lexicon, marks, attribution, names)
     figures.py     the quantities a statement claims ("46 command centres")
     watchlists.py  watchlist terms and patterns found in a statement
     enrich.py      quotes, watchlist matches and figures of one statement version

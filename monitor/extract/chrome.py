@@ -1,6 +1,6 @@
 """Page chrome: the header, navigation, footer and asides around a statement.
 
-The boilerplate guard of `article.py` asks two questions of an extraction:
+The boilerplate guard of `body.py` asks two questions of an extraction:
 how much of it is chrome (`chrome_share`, over word shingles of the page's
 chrome elements), and whether a second extraction keeps the first one's
 content (`keeps_content`). A long paragraph that comes twice (`has_repeats`)
