@@ -51,7 +51,6 @@ statement is published with `published_at` null and the date is logged.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import hashlib
 import time
@@ -64,51 +63,23 @@ import structlog
 
 from monitor import metrics
 from monitor.config import Config
-from monitor.detect import detect, entry_fingerprint, url_keys
-from monitor.errors import ExtractionError
-from monitor.events import (
-    build_event,
-    build_update_event,
-    content_hash,
-    encode_record,
-    statement_data,
-    statement_key,
-)
-from monitor.extract.feedtext import html_to_text
-from monitor.extract.limits import page_limits
-from monitor.extract.post import post_article
-from monitor.extract.stage import Enriched, ExtractionStage
+from monitor.detect import detect, entry_fingerprint
+from monitor.entrystep import FUTURE_DATE_TOLERANCE, EntryStep
+from monitor.events import statement_key
 from monitor.fetch import Fetcher
 from monitor.fetch.browser import BrowserFetcher
 from monitor.fetch.robots import RobotsCache
-from monitor.models import (
-    Article,
-    Candidate,
-    FetchError,
-    FetchResult,
-    ParsedFeed,
-    Source,
-    SourceKind,
-    Statement,
-)
+from monitor.models import FetchError, FetchResult, ParsedFeed, Source, SourceKind
 from monitor.outbox import OutboxRelay
 from monitor.pool import PoolTimeout, WorkerPool
 from monitor.sources import parse_document
-from monitor.state import (
-    AliasRow,
-    KnownStatement,
-    NewStatementRow,
-    StateStore,
-    Validators,
-    VersionRow,
-)
-from monitor.telegram_poll import catch_up, retract_deleted
+from monitor.state import StateStore, Validators
+from monitor.telegram_poll import catch_up
 
 __all__ = ["FUTURE_DATE_TOLERANCE", "MAX_CACHE_FLOOR", "HubListener", "PollOutcome", "Poller"]
 
 log = structlog.get_logger(__name__)
 
-FUTURE_DATE_TOLERANCE = dt.timedelta(days=1)
 # A cache lifetime longer than this is not believed: a server that says "fresh for a
 # year" (it happens, on misconfigured sites) must not stop a source for a year.
 MAX_CACHE_FLOOR = 86400.0
@@ -116,7 +87,6 @@ MAX_CACHE_FLOOR = 86400.0
 # robots.txt → sitemap index → sitemap is depth 2.
 MAX_FOLLOWS_PER_POLL = 20
 MAX_FOLLOW_DEPTH = 2
-PAGES_PER_WORKER = 8  # statement pages in flight per extraction worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +109,6 @@ _NOT_MODIFIED = PollOutcome("304", ok=True)  # a 304 without Retry-After or cach
 
 # Told of the WebSub hub a source's feed names: (source, hub URL, topic URL).
 HubListener = Callable[[Source, str, str], None]
-
-
-class _PageUnavailable(Exception):
-    """The statement page could not be had this time; try again at the next poll."""
 
 
 class Poller:
@@ -175,21 +141,10 @@ class Poller:
         self._store = store
         self._fetcher = fetcher
         self._pool = pool
-        self._extract = ExtractionStage(
-            pool,
-            timeout=config.extract.timeout,
-            watchlists=config.resolved_watchlists(),
-            max_pdf_pages=config.extract.max_pdf_pages,
-            limits=page_limits(config.extract),
-        )
-        self._outbox = outbox
         self._now = now
-        # Pages fetched or in extraction at once: enough to keep every worker busy
-        # while the next pages download, few enough to bound memory.
-        self._page_slots = asyncio.Semaphore(PAGES_PER_WORKER * config.extract.workers)
-        # Polls in which an entry's page was unavailable, by (source, key).
-        # In memory only: after a restart an entry simply gets fresh attempts.
-        self._page_failures: dict[tuple[str, str], int] = {}
+        self._entries = EntryStep(
+            config, store=store, pool=pool, outbox=outbox, robots=self._robots, now=now
+        )
         # Where each source's feed was last reported to have moved, so a move is logged once.
         self._moved: dict[str, str] = {}
         self._config_index = {s.id: i for i, s in enumerate(config.sources)}
@@ -292,7 +247,7 @@ class Poller:
             source, parsed, validators, on_complete=on_complete
         )
         if source.kind == "telegram":
-            await self._retract_deleted(source, parsed)
+            await self._entries.retract_deleted(source, parsed)
         return PollOutcome(
             "200",
             ok=True,
@@ -342,18 +297,6 @@ class Poller:
 
         return await catch_up(
             source, parsed, url=url, store=self._store, read_page=read_page
-        )
-
-    async def _retract_deleted(self, source: Source, parsed: ParsedFeed) -> None:
-        """A Telegram channel: posts deleted between two listed ones are retracted."""
-        await retract_deleted(
-            source,
-            parsed,
-            store=self._store,
-            now=self._now(),
-            wait_for_room=self._outbox.wait_for_room,
-            notify=self._outbox.notify,
-            alert_topics=self._extract.alert_topics,
         )
 
     async def _follow(
@@ -564,355 +507,15 @@ class Poller:
 
         # First poll after an upgrade: fingerprints are stored silently, no edits.
         self._store.set_fingerprints(detection.silent_fingerprints)
-        new = self._after_recovery_horizon(source, detection.new)
-        outcomes = await asyncio.gather(
-            *(self._record_entry(source, c, backfill=detection.first_sight) for c in new),
-            *(self._record_change(source, c, k, fp) for c, k, fp in detection.changed),
-            return_exceptions=True,
+        # The entry step records every new and changed entry; the validators wait for it.
+        recorded = await self._entries.record(
+            source, detection.new, detection.changed, backfill=detection.first_sight
         )
-        left_behind = [o for o in outcomes if o is not True]
-        for failure in left_behind:
-            if isinstance(failure, BaseException) and not isinstance(failure, _PageUnavailable):
-                log.error("entry_failed", source_id=source.id, error=repr(failure))
-        if not left_behind:
+        if recorded.complete:
             self._store.save_validators(source.id, validators)
             if on_complete is not None:
                 on_complete()
-        return sum(1 for o in outcomes[: len(new)] if o is True)
-
-    def _after_recovery_horizon(
-        self, source: Source, entries: tuple[Candidate, ...]
-    ) -> tuple[Candidate, ...]:
-        """After a recovery of the store from the output topic (monitor/recovery.py):
-        entries the topic lacks but the feed dates before the horizon were there before
-        anything it holds was published, so they are recorded silently, not published."""
-        horizon = self._store.recovery_horizon(source.id)
-        if horizon is None:
-            return entries
-        older = [
-            c for c in entries
-            if c.key and c.published_at is not None
-            and (c.published_at if c.published_at.tzinfo else c.published_at.replace(
-                tzinfo=dt.UTC)).timestamp() < horizon
-        ]
-        if not older:
-            return entries
-        self._store.record_silently(
-            source.id,
-            [(statement_key(source.id, c.key), c.key, c.url, entry_fingerprint(c))
-             for c in older if c.key],
-            None,  # the validators wait for the other entries of this poll
-        )
-        log.info("entries_before_recovery_horizon", source_id=source.id,
-                 recorded_silently=len(older))
-        handled = {id(c) for c in older}
-        return tuple(c for c in entries if id(c) not in handled)
-
-    async def _record_entry(self, source: Source, candidate: Candidate, *, backfill: bool) -> bool:
-        assert candidate.key is not None
-        if self._known_elsewhere(source, candidate):
-            return True
-        article, error, enriched = await self._article(source, candidate)
-        statement = self._statement(source, candidate, article, error, backfill=backfill)
-        statement = await self._extract.enrich(source, statement, enriched)
-        event = build_event(statement, topic=source.topic)
-        key, value, headers = encode_record(event, max_bytes=self._config.kafka.max_event_bytes)
-        await self._outbox.wait_for_room()
-        # The duplicate check (by link and canonical URL) and the write are one
-        # transaction, with no await before it: two sources racing publish once.
-        duplicate_of = self._store.record_statement(
-            NewStatementRow(
-                statement_id=statement.statement_id,
-                source_id=source.id,
-                entry_key=candidate.key,
-                url=statement.url,
-                content_hash=statement.content_hash,
-                version=statement.version,
-                detected_at=statement.detected_at.timestamp(),
-                event_id=event.id,
-                topic=event.topic,
-                key=key,
-                value=value,
-                headers=headers,
-                entry_fingerprint=entry_fingerprint(candidate),
-                title=statement.title,
-                text=statement.text,
-                data=event.data,
-                url_keys=url_keys(candidate.url, statement.url),
-                alert_topics=self._extract.alert_topics(event),
-            )
-        )
-        self._page_failures.pop((source.id, candidate.key), None)
-        if duplicate_of is not None:
-            self._note_duplicate(source, candidate, duplicate_of)
-            return True
-        self._outbox.notify()
-        self._extract.note_hits(event)
-        metrics.STATEMENTS_DETECTED.labels(source_id=source.id).inc()
-        log.info(
-            "statement_detected",
-            source_id=source.id,
-            url=statement.url,
-            statement_id=statement.statement_id,
-            title=statement.title,
-        )
-        return True
-
-    def _known_elsewhere(self, source: Source, candidate: Candidate) -> bool:
-        """Record the entry as an alias if its link is a published statement's already
-        (another source's, or another feed's): no page fetch, no event."""
-        assert candidate.key is not None
-        keys = url_keys(candidate.url)
-        existing = self._store.statement_for_urls(keys)
-        own_id = statement_key(source.id, candidate.key)
-        if existing is None or existing == own_id:
-            return False
-        self._store.record_alias(
-            AliasRow(
-                statement_id=own_id,
-                source_id=source.id,
-                entry_key=candidate.key,
-                url=candidate.url,
-                alias_of=existing,
-                entry_fingerprint=entry_fingerprint(candidate),
-                url_keys=keys,
-            )
-        )
-        self._note_duplicate(source, candidate, existing)
-        return True
-
-    def _note_duplicate(self, source: Source, candidate: Candidate, statement_id: str) -> None:
-        metrics.STATEMENTS_DEDUPLICATED.labels(source_id=source.id).inc()
-        log.info(
-            "statement_already_known",
-            source_id=source.id,
-            url=candidate.url,
-            statement_id=statement_id,
-            hint="the same page came through another source or feed: published once, "
-            "this source is added to data.sources of its next version",
-        )
-
-    async def _record_change(
-        self, source: Source, candidate: Candidate, known: KnownStatement, fingerprint: str
-    ) -> bool:
-        """A published entry changed in the feed: extract the page again; if the title or
-        text changed, record the next version and its `.updated` event in one transaction.
-        Otherwise (or if the page now falls back to the feed) keep only the new fingerprint:
-        a page that is gone is for the re-checks to retract, not for a feed edit."""
-        assert candidate.key is not None
-        article, error, enriched = await self._article(source, candidate)
-        statement = self._statement(source, candidate, article, error, backfill=False)
-        if error is not None or statement.content_hash == known.content_hash:
-            self._store.set_fingerprints([(known.statement_id, fingerprint)])
-            self._page_failures.pop((source.id, candidate.key), None)
-            return True
-        previous = self._store.last_published(known.statement_id) or {}
-        statement = dataclasses.replace(
-            statement,
-            version=known.version + 1,
-            sources=tuple(previous.get("sources") or ()),
-        )
-        statement = await self._extract.enrich(source, statement, enriched)
-        event = build_update_event(previous, statement, topic=source.topic)
-        key, value, headers = encode_record(event, max_bytes=self._config.kafka.max_event_bytes)
-        await self._outbox.wait_for_room()
-        recorded = self._store.record_version(
-            VersionRow(
-                statement_id=statement.statement_id,
-                source_id=source.id,
-                previous_version=known.version,
-                version=statement.version,
-                content_hash=statement.content_hash,
-                entry_fingerprint=fingerprint,
-                title=statement.title,
-                text=statement.text,
-                data=statement_data(statement),
-                event_id=event.id,
-                topic=event.topic,
-                key=key,
-                value=value,
-                headers=headers,
-                alert_topics=self._extract.alert_topics(event),
-            )
-        )
-        self._page_failures.pop((source.id, candidate.key), None)
-        if recorded:
-            self._outbox.notify()
-            self._extract.note_hits(event)
-            metrics.STATEMENTS_UPDATED.labels(source_id=source.id).inc()
-            log.info(
-                "statement_updated",
-                source_id=source.id,
-                url=statement.url,
-                statement_id=statement.statement_id,
-                version=statement.version,
-                fields=event.data["changes"]["fields"],
-            )
-        return True
-
-    async def _article(
-        self, source: Source, candidate: Candidate
-    ) -> tuple[Article | None, str | None, Enriched | None]:
-        """The extracted page and its enrichment, or (None, reason, None) when the
-        feed's own content must do."""
-        if candidate.url is None:
-            return None, None, None  # nothing to fetch: the feed entry is the statement
-        if source.kind == "telegram":  # the post is the statement: no page to fetch
-            try:
-                post = await self._pool.run(
-                    self._config.extract.timeout,
-                    post_article,
-                    candidate.content_html,
-                    title=candidate.title,
-                    url=candidate.url,
-                    published_at=candidate.published_at,
-                )
-            except PoolTimeout as exc:
-                return None, f"timeout: {exc}", None
-            return post, None, None
-        metrics.INFLIGHT.labels(stage="extract").inc()
-        try:
-            # Pages are fetched no faster than the pool extracts them: without this
-            # bound a backfill of 5,000 entries held every page in memory at once
-            # (peak RSS 512 MB in bench/backfill.py).
-            # A browser page is loaded before a slot is taken: a slow browser source
-            # must not hold the slots that plain sources' pages need.
-            page = await self._fetch_page(source, candidate) if source.render == "browser" else None
-            async with self._page_slots:
-                article, enriched = await self._fetch_and_extract(source, candidate, page)
-            return article, None, enriched
-        except ExtractionError as exc:
-            metrics.EXTRACTION_FAILURES.labels(
-                source_id=source.id, reason=exc.reason, kind=exc.kind
-            ).inc()
-            if exc.retriable and not self._out_of_attempts(source, candidate):
-                log.warning(
-                    "page_unavailable",
-                    source_id=source.id,
-                    url=candidate.url,
-                    reason=exc.reason,
-                    error=str(exc),
-                )
-                raise _PageUnavailable(str(exc)) from exc
-            log.warning(
-                "page_fallback_to_feed",
-                source_id=source.id,
-                url=candidate.url,
-                reason=exc.reason,
-                error=str(exc),
-            )
-            return None, f"{exc.reason}: {exc}", None
-        finally:
-            metrics.INFLIGHT.labels(stage="extract").dec()
-
-    async def _fetch_page(self, source: Source, candidate: Candidate) -> FetchResult:
-        assert candidate.url is not None
-        page = await self._robots.fetch_page(
-            source, candidate.url, max_bytes=self._config.fetch.max_page_bytes
-        )
-        if page is None:
-            raise ExtractionError("robots", "disallowed", retriable=False)
-        return page
-
-    async def _fetch_and_extract(
-        self, source: Source, candidate: Candidate, page: FetchResult | None = None
-    ) -> tuple[Article, Enriched | None]:
-        if page is None:
-            page = await self._fetch_page(source, candidate)
-        if page.error is not None:
-            raise ExtractionError(
-                f"fetch_{page.error.kind}", page.error.message, retriable=page.error.retriable
-            )
-        return await self._extract.article_enriched(
-            source,
-            page.body,
-            url=page.final_url,
-            feed_title=candidate.title,
-            feed_published_at=candidate.published_at,
-            content_type=page.content_type,
-        )
-
-    def _out_of_attempts(self, source: Source, candidate: Candidate) -> bool:
-        assert candidate.key is not None
-        slot = (source.id, candidate.key)
-        self._page_failures[slot] = self._page_failures.get(slot, 0) + 1
-        return self._page_failures[slot] >= self._config.extract.page_attempts
-
-    def _statement(
-        self,
-        source: Source,
-        candidate: Candidate,
-        article: Article | None,
-        error: str | None,
-        *,
-        backfill: bool,
-    ) -> Statement:
-        assert candidate.key is not None
-        if article is not None:
-            title = article.title or candidate.title
-            text = article.text
-            url = article.canonical_url or candidate.url
-        else:
-            title = candidate.title
-            text = (
-                html_to_text(candidate.content_html)
-                if candidate.content_html
-                else (candidate.summary or "")
-            )
-            url = candidate.url
-        detected_at = self._now()
-        published_at = _plausible_date(
-            source,
-            candidate,
-            article.published_at if article and article.published_at else candidate.published_at,
-            detected_at,
-        )
-        hash_ = content_hash(title, text)
-        return Statement(
-            statement_id=statement_key(source.id, candidate.key),
-            source_id=source.id,
-            source_name=source.name,
-            feed_url=candidate.feed_url,
-            url=url,
-            guid=candidate.guid,
-            title=title,
-            text=text,
-            summary=candidate.summary or (article.description if article else None),
-            language=article.language if article else None,
-            published_at=published_at,
-            detected_at=detected_at,
-            authors=_merge(candidate.authors, article.authors if article else ()),
-            tags=_merge(source.tags, candidate.tags, article.tags if article else ()),
-            content_hash=hash_,
-            version=1,
-            backfill=backfill,
-            extraction_error=error,
-            extra=candidate.extra,
-            media_type=article.media_type if article is not None else _fallback_media(error),
-        )
-
-
-def _fallback_media(error: str | None) -> str | None:
-    """What the linked document was, when its text fell back to the feed's: a PDF
-    extraction failure says; otherwise unknown (None)."""
-    return "application/pdf" if error and error.startswith("pdf_") else None
-
-
-def _plausible_date(
-    source: Source, candidate: Candidate, published_at: dt.datetime | None, detected_at: dt.datetime
-) -> dt.datetime | None:
-    """`published_at`, unless it lies beyond `FUTURE_DATE_TOLERANCE` ahead of detection."""
-    if published_at is None or published_at <= detected_at + FUTURE_DATE_TOLERANCE:
-        return published_at
-    log.warning(
-        "published_at_in_future",
-        source_id=source.id,
-        url=candidate.url,
-        guid=candidate.guid,
-        published_at=published_at.isoformat(),
-    )
-    return None
-
+        return recorded.new_statements
 
 def _first_document_url(source: Source) -> str:
     """What a poll fetches first: the source's URL, or for a sitemap source given as a
@@ -934,10 +537,6 @@ def _cache_floor(source: Source, max_age: float | None, ttl: float | None) -> fl
 
 def _publication_times(parsed: ParsedFeed) -> tuple[float, ...]:
     return tuple(c.published_at.timestamp() for c in parsed.entries if c.published_at)
-
-
-def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(item for group in groups for item in group if item))
 
 
 def _body_hash(body: bytes) -> str:
