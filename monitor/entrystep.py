@@ -53,14 +53,13 @@ from monitor.events import (
 )
 from monitor.extract.feedtext import html_to_text
 from monitor.extract.limits import page_limits
-from monitor.extract.post import post_article
 from monitor.extract.stage import Enriched, ExtractionStage
 from monitor.fetch.robots import RobotsCache
 from monitor.models import Article, Candidate, FetchResult, ParsedFeed, Source, Statement
 from monitor.outbox import OutboxRelay
-from monitor.pool import PoolTimeout, WorkerPool
+from monitor.pool import WorkerPool
 from monitor.state import AliasRow, KnownStatement, NewStatementRow, StateStore, VersionRow
-from monitor.telegram_poll import retract_deleted
+from monitor.telegram_poll import read_post, retract_deleted
 
 __all__ = ["FUTURE_DATE_TOLERANCE", "PAGES_PER_WORKER", "EntriesRecorded", "EntryStep"]
 
@@ -334,18 +333,8 @@ class EntryStep:
         if candidate.url is None:
             return None, None, None  # nothing to fetch: the feed entry is the statement
         if source.kind == "telegram":  # the post is the statement: no page to fetch
-            try:
-                post = await self._pool.run(
-                    self._config.extract.timeout,
-                    post_article,
-                    candidate.content_html,
-                    title=candidate.title,
-                    url=candidate.url,
-                    published_at=candidate.published_at,
-                )
-            except PoolTimeout as exc:
-                return None, f"timeout: {exc}", None
-            return post, None, None
+            post, error = await read_post(candidate, self._pool, self._config.extract.timeout)
+            return post, error, None
         metrics.INFLIGHT.labels(stage="extract").inc()
         try:
             # Pages are fetched no faster than the pool extracts them: without this
