@@ -15,7 +15,7 @@ records in the store what they say was published: each statement's id, entry
 key (its guid, else its link, checked against the statement id), last version,
 content hash, title, text and data, and the URLs it is known by. Its sources
 are then "seen", each with a *horizon*: the detection time of the oldest event
-read for it. At the source's next poll (see `Poller._record_new_entries`):
+read for it. At the source's next poll (see `FeedStep.record` → `EntryStep.record`):
 
 - an entry the topic has is known, so it is not published again;
 - an entry the topic lacks is published, unless the feed dates it before the

@@ -12,6 +12,10 @@ sight that happens only with `backfill: true`. Paging is bounded: at most
 go further back (ids skipped by deletions cannot make it loop). What is read
 is recorded in the same poll, before the validators, as for any document.
 
+Posts (`read_post`). A post is its own statement: no page is fetched; its HTML
+is made an article in the pool, and a pool timeout falls back to the feed's
+text with `extraction_error` "timeout: ...", as a broken page does.
+
 Deletions (`retract_deleted`). A post id missing between two posts the page
 still lists was deleted (ids only grow). A published post of this source
 with such an id, not retracted, and posted within the source's
@@ -32,12 +36,14 @@ import structlog
 
 from monitor import metrics
 from monitor.events import build_retraction_event, encode_record, parse_rfc3339
-from monitor.models import Candidate, ParsedFeed, Source
+from monitor.extract.post import post_article
+from monitor.models import Article, Candidate, ParsedFeed, Source
+from monitor.pool import PoolTimeout, WorkerPool
 from monitor.sources.base import dedupe
 from monitor.sources.telegram import page_url, post_id
 from monitor.state import StateStore, VersionRow
 
-__all__ = ["MAX_GAP", "catch_up", "deleted_posts", "retract_deleted"]
+__all__ = ["MAX_GAP", "catch_up", "deleted_posts", "read_post", "retract_deleted"]
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +93,17 @@ async def catch_up(
     if pages > 1:
         log.info("telegram_caught_up", source_id=source.id, url=url, pages=pages)
     return ParsedFeed(format=first.format, title=first.title, entries=dedupe(entries))
+
+
+async def read_post(
+    post: Candidate, pool: WorkerPool, timeout: float
+) -> tuple[Article | None, str | None]:
+    """The post made an article in the pool, or (None, why) if that timed out."""
+    fields = {"title": post.title, "url": post.url, "published_at": post.published_at}
+    try:
+        return await pool.run(timeout, post_article, post.content_html, **fields), None
+    except PoolTimeout as exc:
+        return None, f"timeout: {exc}"
 
 
 def deleted_posts(

@@ -142,7 +142,7 @@ def extract_and_enrich(
     """`extract_article`, then `enrich` of the statement it makes, in one pool task.
 
     The title enriched is the statement's: the page's, else the feed's
-    (as `Poller._statement` picks it). An enrichment failure never costs the
+    (as `EntryStep._statement` picks it). An enrichment failure never costs the
     article: it is returned as `Enriched.error`.
     """
     article = extract_page(
