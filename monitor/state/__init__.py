@@ -56,8 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor import metrics
-from monitor.errors import StateError
+from monitor.state.connection import StoreConnection, classify_error
 from monitor.statesync import StateRecord
 
 __all__ = [
@@ -73,81 +72,6 @@ __all__ = [
     "WebSubRow",
     "classify_error",
 ]
-
-_SCHEMA_VERSION = 5
-
-# Schema 2 (edits and retractions): columns added to `statements`, additively, so a
-# database written by schema 1 opens as it is (see `_migrate`).
-_STATEMENT_COLUMNS_V2 = (
-    ("entry_fingerprint", "TEXT"),  # hash of the feed entry's title, summary, content, date
-    ("title", "TEXT"),  # last published title
-    ("text", "TEXT"),  # last published text
-    ("data", "TEXT"),  # last published event `data`, JSON
-    ("last_checked_at", "REAL"),  # last re-check of the page (set before fetching)
-    ("retracted_at", "REAL"),  # when the `.retracted` event was recorded
-)
-
-# Schema 3: the discovered feed URL of a source, and WebSub subscriptions (a new table).
-_SOURCE_COLUMNS_V3 = (("discovered_url", "TEXT"),)
-# Schema 4: one statement reached through several sources (see the module docstring).
-_STATEMENT_COLUMNS_V4 = (("alias_of", "TEXT"),)
-# Schema 5: the version of a statement, and the time of a source's validators, that
-# the coordination state topic holds (NULL: not written there yet).
-_STATEMENT_COLUMNS_V5 = (("state_version", "INTEGER"),)
-_SOURCE_COLUMNS_V5 = (("state_synced_at", "REAL"),)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sources (
-    source_id     TEXT PRIMARY KEY,
-    etag          TEXT,
-    last_modified TEXT,
-    body_hash     TEXT,
-    updated_at    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS statements (
-    statement_id  TEXT PRIMARY KEY,
-    source_id     TEXT NOT NULL,
-    entry_key     TEXT NOT NULL,
-    url           TEXT,
-    content_hash  TEXT NOT NULL,
-    version       INTEGER NOT NULL,
-    published     INTEGER NOT NULL,   -- 0: recorded silently (backfill off), 1: sent to the outbox
-    acked_at      REAL,               -- when the broker acknowledged the latest version
-    detected_at   REAL NOT NULL,
-    UNIQUE (source_id, entry_key)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id      TEXT NOT NULL,
-    statement_id  TEXT NOT NULL,
-    source_id     TEXT NOT NULL,
-    topic         TEXT NOT NULL,
-    key           BLOB NOT NULL,
-    value         BLOB NOT NULL,
-    headers       TEXT NOT NULL,
-    created_at    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS statement_urls (
-    url_key       TEXT PRIMARY KEY,   -- detect.url_key() of a link or canonical URL
-    statement_id  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS websub_subscriptions (
-    source_id        TEXT PRIMARY KEY,
-    hub              TEXT NOT NULL,
-    topic            TEXT NOT NULL,
-    secret           TEXT NOT NULL,
-    lease_expires_at REAL,            -- wall-clock seconds; NULL until verified
-    state            TEXT NOT NULL    -- pending, verified, expired, denied
-);
-CREATE TABLE IF NOT EXISTS recovered_sources (
-    source_id     TEXT PRIMARY KEY,
-    horizon       REAL NOT NULL       -- an absent entry dated before this was handled
-);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,60 +214,6 @@ class RecoveredStatement:
     data: dict[str, Any]
     retracted_at: float | None = None
     url_keys: tuple[str, ...] = ()
-
-
-# SQLite primary result codes (the low byte of `sqlite_errorcode`) → the bounded
-# `kind` label of statement_monitor_state_errors_total.
-_ERROR_KINDS = {13: "disk_full", 8: "read_only", 10: "io", 14: "io", 11: "corrupt", 26: "corrupt"}
-_ERROR_WORDS = (
-    ("disk is full", "disk_full"),
-    ("readonly", "read_only"),
-    ("read-only", "read_only"),
-    ("i/o error", "io"),
-    ("unable to open", "io"),
-    ("malformed", "corrupt"),
-    ("not a database", "corrupt"),
-)
-
-
-def classify_error(exc: sqlite3.Error) -> str:
-    """The kind of a state store error: disk_full, read_only, io, corrupt or other."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int) and (code & 0xFF) in _ERROR_KINDS:
-        return _ERROR_KINDS[code & 0xFF]
-    message = str(exc).lower()
-    for words, kind in _ERROR_WORDS:
-        if words in message:
-            return kind
-    return "other"
-
-
-class _WatchedConnection(sqlite3.Connection):
-    """A connection that reports every SQLite error to its store before raising it:
-    the one place all reads and writes pass, so no failure goes uncounted."""
-
-    on_error: Any = None  # (sqlite3.Error) -> None, set by StateStore.open
-
-    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
-        try:
-            return super().execute(*args, **kwargs)
-        except sqlite3.Error as exc:
-            self._report(exc)
-            raise
-
-    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
-        try:
-            return super().executemany(*args, **kwargs)
-        except sqlite3.Error as exc:
-            self._report(exc)
-            raise
-
-    def _report(self, exc: sqlite3.Error) -> None:
-        # "cannot start a transaction within a transaction" and the like are our bugs,
-        # not the store's health: only operational and database errors count.
-        ours = isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError))
-        if isinstance(exc, sqlite3.DatabaseError) and not ours and self.on_error is not None:
-            self.on_error(exc)
 
 
 _STATE_COLUMNS = (
@@ -551,91 +421,19 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-class StateStore(CoordinationCache):
+class StateStore(StoreConnection, CoordinationCache):
     """The one SQLite database of an instance. Not thread-safe: use it from the loop."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-        # Committed write transactions: a reader that polls the store for changes
-        # (the coordination write-out) skips its queries while this stands still.
-        self.writes = 0
+        super().__init__(path)
         self._validators: dict[str, Validators] = {}
         self._seen_sources: set[str] = set()
         self._discovered: dict[str, str] = {}
         self._horizons: dict[str, float] = {}  # recovered sources (see recover_statements)
-        # The last SQLite error, as (kind, message), until a write commits again.
-        self.failure: tuple[str, str] | None = None
-
-    # -- lifecycle -------------------------------------------------------
 
     def open(self) -> None:
-        self.failure = None
-        try:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                factory=_WatchedConnection,
-            )
-            db.on_error = self._failed
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(_SCHEMA)
-            _migrate(db)
-        except sqlite3.Error as exc:
-            if self.failure is None:  # not counted by the connection (connect itself failed)
-                self._failed(exc)
-            raise StateError(f"cannot open the state store at {self.path}: {exc}") from exc
-        self._db = db
+        super().open()
         self._load_sources()
-
-    def _failed(self, exc: sqlite3.Error) -> None:
-        kind = classify_error(exc)
-        metrics.STATE_ERRORS.labels(kind=kind).inc()
-        self.failure = (kind, str(exc))
-
-    @property
-    def healthy(self) -> tuple[bool, str]:
-        """(ok, detail) for `/readyz`: open, and no SQLite error since the last commit."""
-        if self._db is None:
-            return False, f"{self.path}: not open"
-        if self.failure is not None:
-            kind, message = self.failure
-            return False, f"{self.path}: {kind}: {message}"
-        return True, str(self.path)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._db is not None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StateError("the state store is not open")
-        return self._db
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-            self.writes += 1
-            self.failure = None  # the store takes writes again
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def _load_sources(self) -> None:
         rows = self.db.execute(
@@ -1162,37 +960,6 @@ class StateStore(CoordinationCache):
         """(pending events, creation time of the oldest or None)."""
         count, oldest = self.db.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
         return int(count), oldest
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a database of any earlier schema up to `_SCHEMA_VERSION`, additively."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(statements)")}
-    for name, kind in _STATEMENT_COLUMNS_V2:
-        if name not in columns:
-            db.execute(f"ALTER TABLE statements ADD COLUMN {name} {kind}")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(sources)")}
-    for name, kind in _SOURCE_COLUMNS_V3:
-        if name not in columns:
-            db.execute(f"ALTER TABLE sources ADD COLUMN {name} {kind}")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(statements)")}
-    for name, kind in (*_STATEMENT_COLUMNS_V4, *_STATEMENT_COLUMNS_V5):
-        if name not in columns:
-            db.execute(f"ALTER TABLE statements ADD COLUMN {name} {kind}")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(sources)")}
-    for name, kind in _SOURCE_COLUMNS_V5:
-        if name not in columns:
-            db.execute(f"ALTER TABLE sources ADD COLUMN {name} {kind}")
-    db.execute("CREATE INDEX IF NOT EXISTS outbox_source ON outbox(source_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS statements_alias ON statements(alias_of)")
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS statements_recheck "
-        "ON statements(source_id, retracted_at, detected_at)"
-    )
-    db.execute(
-        "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (str(_SCHEMA_VERSION),),
-    )
 
 
 def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
