@@ -55,7 +55,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from monitor.state.connection import StoreConnection, classify_error
+from monitor.state.connection import classify_error
+from monitor.state.outbox import OutboxRows
 from monitor.state.rows import (
     AliasRow,
     DueStatement,
@@ -289,7 +290,7 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-class StateStore(StoreConnection, CoordinationCache):
+class StateStore(OutboxRows, CoordinationCache):
     """The one SQLite database of an instance. Not thread-safe: use it from the loop."""
 
     def __init__(self, path: Path | str) -> None:
@@ -523,32 +524,6 @@ class StateStore(StoreConnection, CoordinationCache):
         )
         return [(str(source_id), str(entry_key)) for source_id, entry_key in rows]
 
-    def _write_outbox(
-        self,
-        db: sqlite3.Connection,
-        event_id: str,
-        statement_id: str,
-        source_id: str,
-        topic: str,
-        key: bytes,
-        value: bytes,
-        headers: Sequence[tuple[str, bytes]],
-    ) -> None:
-        db.execute(
-            "INSERT INTO outbox(event_id, statement_id, source_id, topic, key, value, headers, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event_id,
-                statement_id,
-                source_id,
-                topic,
-                key,
-                value,
-                _encode_headers(headers),
-                time.time(),
-            ),
-        )
-
     def record_version(self, row: VersionRow) -> bool:
         """Write a statement's next version (or its retraction) and its outbox row, in one
         transaction. False, and nothing written, if the statement is no longer at
@@ -777,62 +752,3 @@ class StateStore(StoreConnection, CoordinationCache):
                 "DELETE FROM websub_subscriptions WHERE source_id = ? AND hub = ? AND topic = ?",
                 (source_id, hub, topic),
             )
-
-    # -- outbox ----------------------------------------------------------
-
-    def outbox_batch(self, limit: int) -> list[OutboxRecord]:
-        """The oldest pending events, in the order they were recorded."""
-        rows = self.db.execute(
-            "SELECT seq, event_id, statement_id, source_id, topic, key, value, headers, "
-            "created_at FROM outbox ORDER BY seq LIMIT ?",
-            (limit,),
-        )
-        return [
-            OutboxRecord(
-                seq=seq,
-                event_id=event_id,
-                statement_id=statement_id,
-                source_id=source_id,
-                topic=topic,
-                key=bytes(key),
-                value=bytes(value),
-                headers=_decode_headers(headers),
-                created_at=created_at,
-            )
-            for (
-                seq,
-                event_id,
-                statement_id,
-                source_id,
-                topic,
-                key,
-                value,
-                headers,
-                created_at,
-            ) in rows
-        ]
-
-    def outbox_acked(self, records: Sequence[OutboxRecord]) -> None:
-        """The broker acknowledged these: drop them from the outbox, mark the statements."""
-        if not records:
-            return
-        now = time.time()
-        with self._transaction() as db:
-            db.executemany("DELETE FROM outbox WHERE seq = ?", [(r.seq,) for r in records])
-            db.executemany(
-                "UPDATE statements SET acked_at = ? WHERE statement_id = ?",
-                [(now, r.statement_id) for r in records],
-            )
-
-    def outbox_stats(self) -> tuple[int, float | None]:
-        """(pending events, creation time of the oldest or None)."""
-        count, oldest = self.db.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
-        return int(count), oldest
-
-
-def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
-    return json.dumps([[name, value.decode("utf-8")] for name, value in headers])
-
-
-def _decode_headers(text: str) -> tuple[tuple[str, bytes], ...]:
-    return tuple((name, value.encode("utf-8")) for name, value in json.loads(text))
