@@ -51,11 +51,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from monitor.state.connection import classify_error
+from monitor.state.connection import StoreConnection, classify_error
 from monitor.state.outbox import OutboxRows
 from monitor.state.rows import (
     AliasRow,
@@ -68,6 +67,7 @@ from monitor.state.rows import (
     VersionRow,
     WebSubRow,
 )
+from monitor.state.websub import WebSubSubscriptions
 from monitor.statesync import StateRecord
 
 __all__ = [
@@ -91,7 +91,7 @@ _STATE_COLUMNS = (
 )
 
 
-class CoordinationCache:
+class CoordinationCache(StoreConnection):
     """The store as the cache of the coordination state topic (monitor/coordination.py).
 
     Mixed into `StateStore`: which acknowledged state is not yet in the topic, marking
@@ -275,14 +275,6 @@ class CoordinationCache:
             [(key, value["statement_id"]) for key in value.get("url_keys") or ()],
         )
 
-    @property
-    def db(self) -> sqlite3.Connection:
-        raise NotImplementedError  # StateStore's
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        raise NotImplementedError  # StateStore's
-
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     """SQLite caps bound parameters: long id lists are queried in chunks."""
@@ -290,7 +282,7 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-class StateStore(OutboxRows, CoordinationCache):
+class StateStore(OutboxRows, CoordinationCache, WebSubSubscriptions):
     """The one SQLite database of an instance. Not thread-safe: use it from the loop."""
 
     def __init__(self, path: Path | str) -> None:
@@ -716,39 +708,3 @@ class StateStore(OutboxRows, CoordinationCache):
             "SELECT source_id, COUNT(*) FROM statements WHERE published = 1 GROUP BY source_id"
         )
         return {str(source_id): int(count) for source_id, count in rows}
-
-    # -- WebSub subscriptions --------------------------------------------
-
-    def websub_subscriptions(self) -> list[WebSubRow]:
-        """Every saved WebSub subscription (read at start-up, not on a hot path)."""
-        rows = self.db.execute(
-            "SELECT source_id, hub, topic, secret, lease_expires_at, state "
-            "FROM websub_subscriptions ORDER BY source_id"
-        )
-        return [
-            WebSubRow(
-                source_id=source_id, hub=hub, topic=topic, secret=secret,
-                lease_expires_at=expires, state=state,
-            )
-            for source_id, hub, topic, secret, expires, state in rows
-        ]
-
-    def save_websub_subscription(self, row: WebSubRow) -> None:
-        """Insert or replace the subscription of `row.source_id`."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO websub_subscriptions(source_id, hub, topic, secret, "
-                "lease_expires_at, state) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(source_id) DO UPDATE SET hub=excluded.hub, topic=excluded.topic, "
-                "secret=excluded.secret, lease_expires_at=excluded.lease_expires_at, "
-                "state=excluded.state",
-                (row.source_id, row.hub, row.topic, row.secret, row.lease_expires_at, row.state),
-            )
-
-    def delete_websub_subscription(self, source_id: str, hub: str, topic: str) -> None:
-        """Forget a subscription, only if it is still this one (hub and topic)."""
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM websub_subscriptions WHERE source_id = ? AND hub = ? AND topic = ?",
-                (source_id, hub, topic),
-            )
