@@ -51,10 +51,9 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-from monitor.state.connection import StoreConnection, classify_error
+from monitor.state.connection import classify_error
 from monitor.state.outbox import OutboxRows
 from monitor.state.rows import (
     AliasRow,
@@ -67,6 +66,7 @@ from monitor.state.rows import (
     VersionRow,
     WebSubRow,
 )
+from monitor.state.sources import SourceStore
 from monitor.state.websub import WebSubSubscriptions
 from monitor.statesync import StateRecord
 
@@ -91,16 +91,12 @@ _STATE_COLUMNS = (
 )
 
 
-class CoordinationCache(StoreConnection):
+class CoordinationCache(SourceStore):
     """The store as the cache of the coordination state topic (monitor/coordination.py).
 
     Mixed into `StateStore`: which acknowledged state is not yet in the topic, marking
     it written, and restoring a shard's records into the store.
     """
-
-    _validators: dict[str, Validators]
-    _seen_sources: set[str]
-    _discovered: dict[str, str]
 
     def unsynced_statements(self, source_ids: Sequence[str], limit: int) -> list[StateRecord]:
         """Entries whose current version the topic lacks, once the broker has it: a
@@ -284,95 +280,6 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
 
 class StateStore(OutboxRows, CoordinationCache, WebSubSubscriptions):
     """The one SQLite database of an instance. Not thread-safe: use it from the loop."""
-
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path)
-        self._validators: dict[str, Validators] = {}
-        self._seen_sources: set[str] = set()
-        self._discovered: dict[str, str] = {}
-        self._horizons: dict[str, float] = {}  # recovered sources (see recover_statements)
-
-    def open(self) -> None:
-        super().open()
-        self._load_sources()
-
-    def _load_sources(self) -> None:
-        rows = self.db.execute(
-            "SELECT source_id, etag, last_modified, body_hash, discovered_url FROM sources"
-        )
-        for source_id, etag, last_modified, body_hash, discovered_url in rows:
-            self._validators[source_id] = Validators(etag, last_modified, body_hash)
-            self._seen_sources.add(source_id)
-            if discovered_url:
-                self._discovered[source_id] = discovered_url
-        for source_id, horizon in self.db.execute(
-            "SELECT source_id, horizon FROM recovered_sources"
-        ):
-            self._horizons[source_id] = horizon
-            self._seen_sources.add(source_id)
-
-    # -- sources ---------------------------------------------------------
-
-    def validators(self, source_id: str) -> Validators:
-        """The saved validators of a source, from memory (the 304 path reads no disk)."""
-        return self._validators.get(source_id) or Validators()
-
-    def has_seen(self, source_id: str) -> bool:
-        """Whether a poll of this source has ever been fully recorded."""
-        return source_id in self._seen_sources
-
-    def discovered_url(self, source_id: str) -> str | None:
-        """The feed the source's home page links to (autodiscovery), from memory."""
-        return self._discovered.get(source_id)
-
-    def set_discovered_url(self, source_id: str, url: str | None) -> None:
-        """Remember (or, with None, forget) the feed a source's home page links to.
-
-        Written at once for a source already seen; otherwise with its first
-        validators, so a source row never exists before its first poll is recorded
-        (a row means "seen", which decides `backfill`)."""
-        if url is None:
-            if self._discovered.pop(source_id, None) is None:
-                return
-        elif self._discovered.get(source_id) == url:
-            return
-        else:
-            self._discovered[source_id] = url
-        if source_id in self._seen_sources:
-            with self._transaction() as db:
-                db.execute(
-                    "UPDATE sources SET discovered_url = ? WHERE source_id = ?", (url, source_id)
-                )
-
-    def save_validators(self, source_id: str, validators: Validators) -> None:
-        """Save validators: call only once every entry they cover is recorded."""
-        with self._transaction() as db:
-            self._write_validators(db, source_id, validators)
-
-    def _write_validators(
-        self, db: sqlite3.Connection, source_id: str, validators: Validators
-    ) -> None:
-        db.execute(
-            "INSERT INTO sources(source_id, etag, last_modified, body_hash, updated_at, "
-            "discovered_url) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(source_id) DO UPDATE SET "
-            "etag=excluded.etag, last_modified=excluded.last_modified, "
-            "body_hash=excluded.body_hash, updated_at=excluded.updated_at, "
-            "discovered_url=excluded.discovered_url",
-            (
-                source_id,
-                validators.etag,
-                validators.last_modified,
-                validators.body_hash,
-                time.time(),
-                self._discovered.get(source_id),
-            ),
-        )
-        self._validators[source_id] = validators
-        self._seen_sources.add(source_id)
-        if source_id in self._horizons:
-            # A poll after recovery is recorded in full: the horizon has done its work.
-            db.execute("DELETE FROM recovered_sources WHERE source_id = ?", (source_id,))
-            del self._horizons[source_id]
 
     # -- statements ------------------------------------------------------
 
