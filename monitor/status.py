@@ -121,13 +121,20 @@ class StatusBoard:
         if health is None:
             return
         now = self._clock()
+        was, first_poll = health.state, health.last_poll is None
         health.last_poll, health.last_outcome = now, outcome
         health.consecutive_errors = 0 if ok else max(errors, 1)
         if ok:
             health.last_success = now
         health.next_poll = None if next_in is None else now + next_in
-        self.publish_gauge()
-        if self.all_polled():
+        # Every poll passes here: with 10,000 sources, a count over all of them per
+        # poll made the 304 path quadratic (bench/unchanged_feeds.py fell from
+        # 1,100 to 44 304s a second). The gauge moves by one, and the first round
+        # is looked over only at a source's first poll, until it is complete.
+        if health.state != was:
+            metrics.SOURCES.labels(state=was).dec()
+            metrics.SOURCES.labels(state=health.state).inc()
+        if first_poll and not self.first_round.is_set() and self.all_polled():
             self.first_round.set()
 
     def acked(self, records: Sequence[OutboxRecord]) -> None:
